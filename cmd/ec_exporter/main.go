@@ -1,0 +1,52 @@
+// Command ec_exporter probes a ChromeOS Embedded Controller from a real-time
+// worker thread and serves what it measures to Prometheus.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/alecthomas/kong"
+	"github.com/prometheus/common/version"
+)
+
+// CLI is the whole command line; each subcommand lives in its own file.
+type CLI struct {
+	Log LogFlags `embed:"" prefix:"log."`
+
+	Serve   ServeCmd   `cmd:"" default:"withargs" help:"Probe the EC in the background and serve metrics (default)."`
+	Probe   ProbeCmd   `cmd:"" help:"Run each read-only host command once and print what the EC says, like ectool."`
+	Stress  StressCmd  `cmd:"" help:"Reproduce the starvation experiment: EC transfers under CPU and IO load, per scheduling policy."`
+	Version VersionCmd `cmd:"" help:"Print version and build information."`
+}
+
+// LogFlags configure the logger.
+type LogFlags struct {
+	Level  string `default:"info" enum:"debug,info,warn,error" help:"Only log messages with the given severity or above (${enum})."`
+	Format string `default:"logfmt" enum:"logfmt,json" help:"Output format of log messages (${enum})."`
+}
+
+// VersionCmd prints version information.
+type VersionCmd struct{}
+
+// Run prints the version.
+func (VersionCmd) Run() error {
+	fmt.Println(version.Print("ec_exporter"))
+	return nil
+}
+
+func main() {
+	var cli CLI
+	ctx := kong.Parse(&cli,
+		kong.Name("ec_exporter"),
+		kong.Description("Prometheus exporter for ChromeOS EC communication health: host commands over /dev/cros_ec, spidev or a simulated EC, run from a SCHED_FIFO worker thread."),
+		kong.UsageOnError(),
+		kong.DefaultEnvars("EC_EXPORTER"),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	logger := newLogger(cli.Log)
+	if err := ctx.Run(logger); err != nil {
+		fmt.Fprintf(os.Stderr, "ec_exporter: %v\n", err)
+		os.Exit(exitCode(err))
+	}
+}
