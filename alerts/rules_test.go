@@ -1,0 +1,79 @@
+package alerts
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ruleFile is the subset of a Prometheus rule file the tests read.
+type ruleFile struct {
+	Groups []struct {
+		Name  string `yaml:"name"`
+		Rules []rule `yaml:"rules"`
+	} `yaml:"groups"`
+}
+
+// rule is one alerting or recording rule.
+type rule struct {
+	Alert       string            `yaml:"alert"`
+	Record      string            `yaml:"record"`
+	Expr        string            `yaml:"expr"`
+	For         string            `yaml:"for"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+// loadRules reads every rule of the embedded rule files.
+func loadRules(t testing.TB) []rule {
+	t.Helper()
+	var out []rule
+	for _, name := range RuleFiles() {
+		b, err := Rules.ReadFile(name)
+		if err != nil {
+			t.Fatalf("read %s: %v", name, err)
+		}
+		var f ruleFile
+		if err := yaml.Unmarshal(b, &f); err != nil {
+			t.Fatalf("parse %s: %v", name, err)
+		}
+		for _, g := range f.Groups {
+			out = append(out, g.Rules...)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no rules found")
+	}
+	return out
+}
+
+// needTool returns the path of an outside program, skipping the test when it
+// is missing on a bare machine and failing it when CI=true.
+func needTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := lookPath(name)
+	if err == nil {
+		return p
+	}
+	msg := fmt.Sprintf("%s not found (apt-get install prometheus): %v", name, err)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// lookPath finds name in PATH or in /usr/bin (where Debian installs it).
+func lookPath(name string) (string, error) {
+	if p, err := execLookPath(name); err == nil {
+		return p, nil
+	}
+	p := filepath.Join("/usr/bin", name)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("not in PATH nor %s", p)
+	}
+	return p, nil
+}
