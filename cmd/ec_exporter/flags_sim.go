@@ -1,6 +1,11 @@
 package main
 
-import "time"
+import (
+	"time"
+
+	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/ecsim"
+)
 
 // SimFlags configure the simulated EC (prefix "sim.").
 type SimFlags struct {
@@ -16,6 +21,7 @@ type SimFlags struct {
 	FaultBadData    float64       `name:"fault.bad-data" default:"0" help:"Probability the EC answers RX_BAD_DATA (0xFB) to a request."`
 	FaultNotReady   float64       `name:"fault.not-ready" default:"0" help:"Probability the EC answers NOT_READY (0xFC)."`
 	FaultInProgress float64       `name:"fault.in-progress" default:"0" help:"Probability a command answers IN_PROGRESS and needs GET_COMMS_STATUS polls."`
+	InProgressPolls int           `name:"fault.in-progress-polls" default:"3" help:"GET_COMMS_STATUS polls that still report PROCESSING after an IN_PROGRESS answer."`
 	FaultECResult   float64       `name:"fault.ec-result" default:"0" help:"Probability of an error result (see --sim.fault.result)."`
 	FaultResult     int           `name:"fault.result" default:"2" help:"EC result code returned by --sim.fault.ec-result (2 = EC_RES_ERROR)."`
 	FaultBadLen     float64       `name:"fault.bad-len" default:"0" help:"Probability of a response whose data_len exceeds what was asked."`
@@ -25,4 +31,35 @@ type SimFlags struct {
 	FaultHangFor    time.Duration `name:"fault.hang-for" default:"5s" help:"How long a hung transfer blocks."`
 	RebootEvery     time.Duration `name:"fault.reboot-every" default:"0s" help:"Reboot the simulated EC this often (0 = never): silent while booting, uptime restarts, reset flags change."`
 	RebootSilence   time.Duration `name:"fault.reboot-silence" default:"2s" help:"How long a rebooting EC stays silent."`
+	RearmGap        time.Duration `name:"rearm-gap" default:"70us" help:"CS-high time the EC needs to re-arm; CS asserted sooner gets NOT_READY (0xFC)."`
+}
+
+// Config maps the flags to a simulated EC configuration (firmware defaults
+// for everything the flags do not set).
+func (f SimFlags) Config() ecsim.Config {
+	c := ecsim.DefaultConfig()
+	c.Clock = f.Clock
+	c.Wire, _ = ecsim.ParseWireMode(f.Wire)
+	c.Processing = f.Processing
+	c.RxBudget = f.RxBudget
+	c.CSBudget = f.CSBudget
+	c.RearmGap = f.RearmGap
+	c.Seed = uint64(f.Seed)
+	fs := &c.Faults
+	fs.NoAnswer.P = f.FaultTimeout
+	fs.Checksum.P = f.FaultChecksum
+	fs.BadData.P = f.FaultBadData
+	fs.NotReady.P = f.FaultNotReady
+	fs.InProgress.P = f.FaultInProgress
+	fs.InProgressPolls = f.InProgressPolls
+	fs.ECResult.P = f.FaultECResult
+	fs.Result = ec.Result(f.FaultResult)
+	fs.BadLen.P = f.FaultBadLen
+	fs.Late.P = f.FaultLate
+	fs.LateBy = f.FaultLateBy
+	fs.Hang.P = f.FaultHang
+	fs.HangFor = f.FaultHangFor
+	fs.RebootEvery = f.RebootEvery
+	fs.RebootSilence = f.RebootSilence
+	return c
 }
