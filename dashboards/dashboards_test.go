@@ -1,0 +1,192 @@
+package dashboards
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestCommittedJSONIsFresh fails when a committed dashboard differs from what
+// the builders make: run `go generate ./dashboards/...` and commit the result.
+func TestCommittedJSONIsFresh(t *testing.T) {
+	for _, d := range All() {
+		built, err := d.Build()
+		if err != nil {
+			t.Fatalf("%s: %v", d.File, err)
+		}
+		want, err := Marshal(built)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(d.File)
+		if err != nil {
+			t.Fatalf("%s: %v (run go generate ./dashboards/...)", d.File, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s is stale: run `go generate ./dashboards/...` and commit it", d.File)
+		}
+	}
+}
+
+// panelJSON is the subset of a panel the structural checks read.
+type panelJSON struct {
+	ID      *int         `json:"id"`
+	Type    string       `json:"type"`
+	Title   string       `json:"title"`
+	Panels  []panelJSON  `json:"panels"`
+	Targets []targetJSON `json:"targets"`
+	Options struct {
+		Legend *struct {
+			ShowLegend *bool `json:"showLegend"`
+			Show       *bool `json:"show"`
+		} `json:"legend"`
+		Tooltip *struct {
+			Mode string `json:"mode"`
+		} `json:"tooltip"`
+		Calculate *bool `json:"calculate"`
+	} `json:"options"`
+	FieldConfig struct {
+		Defaults struct {
+			Thresholds *struct {
+				Steps []struct {
+					Value *float64 `json:"value"`
+				} `json:"steps"`
+			} `json:"thresholds"`
+			Custom struct {
+				ThresholdsStyle *struct {
+					Mode string `json:"mode"`
+				} `json:"thresholdsStyle"`
+			} `json:"custom"`
+		} `json:"defaults"`
+	} `json:"fieldConfig"`
+}
+
+type targetJSON struct {
+	RefID        string `json:"refId"`
+	Expr         string `json:"expr"`
+	Format       string `json:"format"`
+	LegendFormat string `json:"legendFormat"`
+}
+
+type dashboardJSON struct {
+	UID        string      `json:"uid"`
+	Title      string      `json:"title"`
+	Panels     []panelJSON `json:"panels"`
+	Templating struct {
+		List []struct {
+			Name string `json:"name"`
+			Type string `json:"type"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+func readDashboard(t *testing.T, file string) dashboardJSON {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboardJSON
+	if err := json.Unmarshal(b, &d); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return d
+}
+
+func flatten(ps []panelJSON) []panelJSON {
+	var out []panelJSON
+	for _, p := range ps {
+		out = append(out, p)
+		out = append(out, flatten(p.Panels)...)
+	}
+	return out
+}
+
+// TestDashboardConventions checks what Grafana needs and what the SDK leaves
+// unset by default: stable UIDs, the shared title prefix, the variables,
+// unique panel ids, a refId, legend and tooltip on every query panel, and the
+// 8 ms budget threshold on the schedule-delay panels.
+func TestDashboardConventions(t *testing.T) {
+	uids := map[string]string{"ec-comms-device.json": DeviceUID, "ec-comms-fleet.json": FleetUID}
+	for _, f := range All() {
+		d := readDashboard(t, f.File)
+		if d.UID != uids[f.File] {
+			t.Errorf("%s: uid %q, want %q", f.File, d.UID, uids[f.File])
+		}
+		if !strings.HasPrefix(d.Title, TitlePrefix) {
+			t.Errorf("%s: title %q lacks prefix %q", f.File, d.Title, TitlePrefix)
+		}
+		var vars []string
+		for _, v := range d.Templating.List {
+			vars = append(vars, v.Name)
+		}
+		if got := strings.Join(vars, ","); got != "datasource,job,instance,device" {
+			t.Errorf("%s: variables %s, want datasource,job,instance,device", f.File, got)
+		}
+		ids := map[int]bool{}
+		budget := false
+		for _, p := range flatten(d.Panels) {
+			if p.ID == nil || ids[*p.ID] {
+				t.Errorf("%s: panel %q: missing or duplicate id", f.File, p.Title)
+			} else {
+				ids[*p.ID] = true
+			}
+			if p.Type == "row" {
+				continue
+			}
+			if len(p.Targets) == 0 {
+				t.Errorf("%s: panel %q has no query", f.File, p.Title)
+			}
+			refs := map[string]bool{}
+			for _, tg := range p.Targets {
+				if tg.RefID == "" || refs[tg.RefID] {
+					t.Errorf("%s: panel %q: missing or duplicate refId %q", f.File, p.Title, tg.RefID)
+				}
+				refs[tg.RefID] = true
+				if tg.Expr == "" || tg.LegendFormat == "" || tg.Format == "" {
+					t.Errorf("%s: panel %q %s: expr, legendFormat and format must be set", f.File, p.Title, tg.RefID)
+				}
+			}
+			switch p.Type {
+			case "timeseries":
+				if p.Options.Legend == nil || p.Options.Legend.ShowLegend == nil || !*p.Options.Legend.ShowLegend {
+					t.Errorf("%s: panel %q: legend not shown", f.File, p.Title)
+				}
+				if p.Options.Tooltip == nil || p.Options.Tooltip.Mode == "" {
+					t.Errorf("%s: panel %q: tooltip mode unset", f.File, p.Title)
+				}
+			case "heatmap":
+				if p.Options.Calculate == nil || *p.Options.Calculate {
+					t.Errorf("%s: heatmap %q must draw pre-bucketed data (calculate=false)", f.File, p.Title)
+				}
+				for _, tg := range p.Targets {
+					if tg.Format != "heatmap" {
+						t.Errorf("%s: heatmap %q: format %q, want heatmap", f.File, p.Title, tg.Format)
+					}
+				}
+			}
+			if strings.Contains(p.Title, "chedule delay") && p.Type == "timeseries" {
+				th := p.FieldConfig.Defaults.Thresholds
+				style := p.FieldConfig.Defaults.Custom.ThresholdsStyle
+				ok := th != nil && style != nil && style.Mode != "off"
+				if ok {
+					ok = false
+					for _, s := range th.Steps {
+						if s.Value != nil && *s.Value == Budget {
+							ok = true
+						}
+					}
+				}
+				if !ok {
+					t.Errorf("%s: panel %q must draw the 8 ms budget as a threshold", f.File, p.Title)
+				}
+				budget = true
+			}
+		}
+		if !budget {
+			t.Errorf("%s: no schedule-delay panel", f.File)
+		}
+	}
+}
