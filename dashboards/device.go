@@ -63,7 +63,12 @@ func Device() (dashboard.Dashboard, error) {
 			WithTarget(query("A", quantile("0.5", "cros_ec_worker_wakeup_latency_seconds", selInstance, "instance"), "p50 {{instance}}")).
 			WithTarget(query("B", quantile("0.99", "cros_ec_worker_wakeup_latency_seconds", selInstance, "instance"), "p99 {{instance}}")).
 			WithTarget(query("C", quantile("1", "cros_ec_worker_wakeup_latency_seconds", selInstance, "instance"), "max {{instance}}"))).
+		WithPanel(timeSeries("Worker queue drops", "Jobs the worker's bounded queue refused because it was full (cros_ec_worker_queue_dropped_total): the worker is stuck or starved.", units.Short).
+			Min(0).
+			DrawStyle(common.GraphDrawStyleBars).
+			WithTarget(query("A", `increase(cros_ec_worker_queue_dropped_total{`+selInstance+`}[$__rate_interval])`, "{{instance}}"))).
 		WithPanel(tablePanel("Worker thread", "What the worker thread obtained, read back from the kernel: scheduling policy, priority, CPUs, memory lock (cros_ec_worker_info).", "Value", "job").
+			Span(24).
 			WithTarget(tableQuery("A", `cros_ec_worker_info{`+selInstance+`}`))).
 		WithRow(dashboard.NewRowBuilder("EC")).
 		WithPanel(tablePanel("EC identity", "RO/RW firmware versions, active image, chip, protocol and build, from GET_VERSION, GET_CHIP_INFO, GET_PROTOCOL_INFO and GET_BUILD_INFO (cros_ec_info).", "Value", "job").
@@ -72,11 +77,13 @@ func Device() (dashboard.Dashboard, error) {
 		WithPanel(timeSeries("EC uptime", "Time since the EC booted (GET_UPTIME_INFO); a drop is an EC reboot.", units.Seconds).
 			Span(8).
 			WithTarget(query("A", `cros_ec_uptime_seconds{`+selDevice+`}`, "{{instance}} {{device}}"))).
-		WithPanel(timeSeries("EC reboots", "Times the EC's uptime went down within each interval (the signal of CrosEcResetDetected).", units.Short).
+		WithPanel(timeSeries("EC and AP resets", "EC reboots per interval as seen in the uptime (it went down) and as counted by the exporter (cros_ec_resets_detected_total), the signals of CrosEcResetDetected; and AP resets the EC counted (cros_ec_ap_resets_total).", units.Short).
 			Span(8).
 			Min(0).
 			DrawStyle(common.GraphDrawStyleBars).
-			WithTarget(query("A", `resets(cros_ec_uptime_seconds{`+selDevice+`}[$__rate_interval])`, "{{instance}} {{device}}"))).
+			WithTarget(query("A", `resets(cros_ec_uptime_seconds{`+selDevice+`}[$__rate_interval])`, "uptime went down {{instance}} {{device}}")).
+			WithTarget(query("B", `increase(cros_ec_resets_detected_total{`+selDevice+`}[$__rate_interval])`, "detected by exporter {{instance}} {{device}}")).
+			WithTarget(query("C", `increase(cros_ec_ap_resets_total{`+selDevice+`}[$__rate_interval])`, "AP resets {{instance}} {{device}}"))).
 		WithPanel(timeSeries("Kernel-logged EC errors", "cros-ec errors the kernel logged per interval, by driver and kind (cros_ec_kernel_errors_total): all EC traffic on the host, not only the exporter's.", units.Short).
 			Span(8).
 			Min(0).
