@@ -471,3 +471,24 @@ func (e *EC) Uptime() time.Duration {
 	defer e.mu.Unlock()
 	return time.Duration(e.clk.now() - e.bootAt)
 }
+
+// SetFaults replaces the fault configuration (e.g. after the host's probe).
+func (e *EC) SetFaults(f Faults) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if f.Result == ec.ResSuccess {
+		f.Result = ec.ResError
+	}
+	e.cfg.Faults = f
+	e.nextReboot = never
+	if f.RebootEvery > 0 {
+		e.nextReboot = e.clk.now() + int64(f.RebootEvery)
+	}
+}
+
+// ResetFlags returns the EC_RESET_FLAG_* bits of the current boot.
+func (e *EC) ResetFlags() uint32 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.resetFlags
+}

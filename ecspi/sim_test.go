@@ -17,10 +17,24 @@ func instant() ecsim.Config {
 	return c
 }
 
+// bare is an EC with no wire, processing or re-arm time, for a host with no
+// recovery gap: the software cost of a round trip alone.
+func bare() ecsim.Config {
+	c := instant()
+	c.RearmGap = 0
+	return c
+}
+
+// newSim connects ecspi to a simulated EC; an EC without a re-arm gap gets a
+// host without a recovery gap.
 func newSim(t testing.TB, cfg ecsim.Config) (*ecspi.Transport, *ecsim.EC) {
 	t.Helper()
 	e := ecsim.New(cfg)
-	tr, err := ecspi.New(e, ecspi.Config{})
+	var hc ecspi.Config
+	if cfg.RearmGap == 0 {
+		hc.Recovery = -1
+	}
+	tr, err := ecspi.New(e, hc)
 	if err != nil {
 		t.Fatalf("ecspi.New over ecsim: %v", err)
 	}
@@ -44,7 +58,7 @@ func newHello() *ec.Msg {
 }
 
 func TestHelloOverSim(t *testing.T) {
-	for name, cfg := range map[string]ecsim.Config{"instant": instant(), "default 3MHz sleep": ecsim.DefaultConfig()} {
+	for name, cfg := range map[string]ecsim.Config{"bare": bare(), "instant": instant(), "default 3MHz sleep": ecsim.DefaultConfig()} {
 		t.Run(name, func(t *testing.T) {
 			tr, _ := newSim(t, cfg)
 			if out, in := tr.Limits(); out != 0x220-8 || in != 0x220-8 {
