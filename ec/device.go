@@ -276,9 +276,14 @@ func (d *Device) Version() (VersionInfo, error) {
 		}
 		// Any other error (transport): use v0 this time and ask again next time.
 	}
-	ver := uint8(max(d.getVersionVer, 0))
+	return d.VersionV(uint8(max(d.getVersionVer, 0)))
+}
+
+// VersionV runs GET_VERSION with command version ver (0, or 1 for the CrOS FWIDs),
+// without asking GET_CMD_VERSIONS first.
+func (d *Device) VersionV(ver uint8) (VersionInfo, error) {
 	size := VersionV0Size
-	if ver == 1 {
+	if ver >= 1 {
 		size = VersionV1Size
 	}
 	b, err := d.call(CmdGetVersion, ver, nil, size)

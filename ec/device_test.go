@@ -295,3 +295,13 @@ func TestRetryPolicyClamp(t *testing.T) {
 		t.Error("accessors")
 	}
 }
+
+func TestVersionV(t *testing.T) {
+	d, f, _ := testDevice()
+	if v, err := d.VersionV(0); err != nil || v.CmdVersion != 0 || v.CrosFWIDRO != "" || f.perCommand[CmdGetCmdVersions] != 0 {
+		t.Errorf("v0: %+v %v", v, err)
+	}
+	if _, err := d.VersionV(2); !errors.Is(err, ResInvalidVersion) {
+		t.Errorf("v2: %v", err)
+	}
+}

@@ -6,6 +6,11 @@ import "time"
 type ECFlags struct {
 	Transport string   `default:"chardev" enum:"chardev,spidev,sim" help:"How to reach the EC: the kernel's /dev/cros_ec* (chardev), EC SPI protocol over spidev, or a simulated EC (sim) (${enum})."`
 	Device    []string `default:"cros_ec" help:"EC to talk to, repeatable: a chardev name or path (cros_ec, cros_fp, cros_pd, /dev/cros_ec); for spidev and sim, the name used in the device label."`
+
+	InProgressPolls int           `name:"in-progress-polls" default:"50" help:"GET_COMMS_STATUS polls after an EC answers IN_PROGRESS before the command fails (kernel EC_COMMAND_RETRIES)."`
+	InProgressDelay time.Duration `name:"in-progress-delay" default:"10ms" help:"Sleep before each GET_COMMS_STATUS poll (kernel: 10 ms)."`
+	NotReadyRetries int           `name:"not-ready-retries" default:"3" help:"Re-sends of a command the transport found the EC not ready for (0xFB/0xFC/0xED, EAGAIN)."`
+	NotReadyDelay   time.Duration `name:"not-ready-delay" default:"1ms" help:"Pause before each not-ready re-send."`
 }
 
 // SPIFlags configure the spidev transport (prefix "spi.").
