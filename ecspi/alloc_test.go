@@ -8,7 +8,7 @@ import (
 )
 
 func TestHelloAllocatesNothing(t *testing.T) {
-	for name, cfg := range map[string]ecsim.Config{"bare": bare(), "instant": instant(), "3MHz sleep": ecsim.DefaultConfig()} {
+	for name, cfg := range map[string]ecsim.Config{"bare": bare(), "instant": instant(), "3MHz sleep, no budgets": relaxed()} {
 		tr, _ := newSim(t, cfg)
 		m := newHello()
 		var err error
