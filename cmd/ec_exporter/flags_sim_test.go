@@ -1,0 +1,55 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/ecsim"
+)
+
+func parseSim(t *testing.T, args ...string) ecsim.Config {
+	t.Helper()
+	var cli struct {
+		Sim SimFlags `embed:"" prefix:"sim."`
+	}
+	p, err := kong.New(&cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return cli.Sim.Config()
+}
+
+func TestSimFlagsDefaultsAreFirmwareDefaults(t *testing.T) {
+	got := parseSim(t)
+	want := ecsim.DefaultConfig()
+	if got.Clock != want.Clock || got.Wire != want.Wire || got.Processing != want.Processing ||
+		got.RxBudget != want.RxBudget || got.CSBudget != want.CSBudget || got.RearmGap != want.RearmGap ||
+		got.Faults != want.Faults || got.MaxRequest != want.MaxRequest || got.Identity != want.Identity {
+		t.Fatalf("--sim.* defaults give\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestSimFlagsMapEveryFault(t *testing.T) {
+	c := parseSim(t, "--sim.clock=1000000", "--sim.wire=pio", "--sim.processing=1ms", "--sim.rx-budget=2ms",
+		"--sim.cs-budget=0", "--sim.seed=9", "--sim.rearm-gap=1us",
+		"--sim.fault.timeout=0.1", "--sim.fault.checksum=0.2", "--sim.fault.bad-data=0.3", "--sim.fault.not-ready=0.4",
+		"--sim.fault.in-progress=0.5", "--sim.fault.in-progress-polls=7", "--sim.fault.ec-result=0.6", "--sim.fault.result=16",
+		"--sim.fault.bad-len=0.7", "--sim.fault.late=0.8", "--sim.fault.late-by=3ms", "--sim.fault.hang=0.9",
+		"--sim.fault.hang-for=4s", "--sim.fault.reboot-every=1m", "--sim.fault.reboot-silence=5s")
+	f := c.Faults
+	if c.Clock != 1_000_000 || c.Wire != ecsim.WirePIO || c.Processing != time.Millisecond || c.RxBudget != 2*time.Millisecond ||
+		c.CSBudget != 0 || c.Seed != 9 || c.RearmGap != time.Microsecond {
+		t.Errorf("timing: %+v", c)
+	}
+	if f.NoAnswer.P != 0.1 || f.Checksum.P != 0.2 || f.BadData.P != 0.3 || f.NotReady.P != 0.4 || f.InProgress.P != 0.5 ||
+		f.InProgressPolls != 7 || f.ECResult.P != 0.6 || f.Result != ec.ResBusy || f.BadLen.P != 0.7 || f.Late.P != 0.8 ||
+		f.LateBy != 3*time.Millisecond || f.Hang.P != 0.9 || f.HangFor != 4*time.Second || f.RebootEvery != time.Minute ||
+		f.RebootSilence != 5*time.Second {
+		t.Errorf("faults: %+v", f)
+	}
+}
