@@ -15,6 +15,7 @@ func simDevice(t *testing.T, faults ecsim.Faults) *ec.Device {
 	cfg.Clock = 0
 	cfg.Processing = 0
 	cfg.RearmGap = 0
+	cfg.RxBudget, cfg.CSBudget = 0, 0 // no wall-clock budgets: robust on a loaded machine
 	sim := ecsim.New(cfg)
 	tr, err := ecspi.New(sim, ecspi.Config{Recovery: -1})
 	if err != nil {
@@ -88,6 +89,7 @@ func TestDeviceOverSimSPIRetries(t *testing.T) {
 func BenchmarkHelloSimSPI(b *testing.B) {
 	cfg := ecsim.DefaultConfig()
 	cfg.Clock, cfg.Processing, cfg.RearmGap = 0, 0, 0
+	cfg.RxBudget, cfg.CSBudget = 0, 0
 	tr, err := ecspi.New(ecsim.New(cfg), ecspi.Config{Recovery: -1})
 	if err != nil {
 		b.Fatal(err)

@@ -16,6 +16,11 @@ import (
 	"github.com/ec-exporter/ec_exporter/ecsim"
 )
 
+// robustSim turns off the simulated EC's wall-clock budgets (8 ms CS rule, 8192 µs receive
+// stages) so that a loaded test machine cannot starve a transfer into a failure; wire and
+// processing time stay real.
+var robustSim = []string{"--ec.transport=sim", "--sim.cs-budget=0s", "--sim.rx-budget=0s"}
+
 // parseProbe parses a probe command line with the real kong CLI, defaults included.
 func parseProbe(t *testing.T, args ...string) *ProbeCmd {
 	t.Helper()
@@ -35,7 +40,7 @@ var allProbeCommands = []string{"HELLO", "GET_PROTOCOL_INFO", "GET_CMD_VERSIONS"
 
 func TestProbeSimText(t *testing.T) {
 	var out bytes.Buffer
-	if err := parseProbe(t, "--ec.transport=sim").run(&out); err != nil {
+	if err := parseProbe(t, robustSim...).run(&out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	s := out.String()
@@ -62,7 +67,7 @@ func TestProbeSimText(t *testing.T) {
 
 func TestProbeSimJSON(t *testing.T) {
 	var out bytes.Buffer
-	if err := parseProbe(t, "--ec.transport=sim", "--ec.device=bench", "--json").run(&out); err != nil {
+	if err := parseProbe(t, append(robustSim, "--ec.device=bench", "--json")...).run(&out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	var doc struct {
@@ -225,7 +230,7 @@ func TestOpenDevices(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := parseProbe(t, tt.args...)
+			c := parseProbe(t, append(tt.args, "--sim.cs-budget=0s", "--sim.rx-budget=0s")...)
 			devs, err := openDevices(c.EC, c.SPI, c.Sim)
 			if tt.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.want) {
