@@ -1,0 +1,253 @@
+package alerts
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// prometheusServer is a real Prometheus (Debian's /usr/bin/prometheus) run by a test.
+type prometheusServer struct {
+	addr string
+}
+
+// startPrometheus runs prometheus with config (YAML) and extra flags in its
+// own temporary directory, and waits until it is ready.
+func startPrometheus(t *testing.T, bin, config string, files map[string]string, flags ...string) *prometheusServer {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	args := append([]string{
+		"--config.file=" + cfg,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr,
+		"--log.level=warn",
+	}, flags...)
+	_, out, done := startProcess(t, bin, args...)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			t.Fatalf("prometheus exited: %v\n%s", err, out.String())
+		default:
+		}
+		if resp, err := http.Get("http://" + addr + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return &prometheusServer{addr: addr}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus not ready on %s within 20s:\n%s", addr, out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// get decodes the data field of a Prometheus API answer.
+func (p *prometheusServer) get(path string, params url.Values, data any) error {
+	resp, err := http.Get("http://" + p.addr + path + "?" + params.Encode())
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string          `json:"status"`
+		Error  string          `json:"error"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return fmt.Errorf("%s: decode: %w", path, err)
+	}
+	if body.Status != "success" {
+		return fmt.Errorf("%s: %s", path, body.Error)
+	}
+	return json.Unmarshal(body.Data, data)
+}
+
+// query runs an instant query and returns how many series or samples it gave.
+func (p *prometheusServer) query(expr string) (int, error) {
+	var data struct {
+		ResultType string          `json:"resultType"`
+		Result     json.RawMessage `json:"result"`
+	}
+	if err := p.get("/api/v1/query", url.Values{"query": {expr}}, &data); err != nil {
+		return 0, err
+	}
+	if data.ResultType == "scalar" || data.ResultType == "string" {
+		return 1, nil
+	}
+	var rs []json.RawMessage
+	if err := json.Unmarshal(data.Result, &rs); err != nil {
+		return 0, err
+	}
+	return len(rs), nil
+}
+
+// shortFor rewrites every for: duration of a rule file to d, so that a test
+// Prometheus fires within seconds. Rate windows stay: rate() over 5m works as
+// soon as two samples exist.
+func shortFor(rules, d string) string {
+	return regexp.MustCompile(`(?m)^(\s+for:)\s*\S+\s*$`).ReplaceAllString(rules, "${1} "+d)
+}
+
+// TestEndToEndWithPrometheus runs the exporter on the simulated EC with 30 %
+// of commands timing out, lets a real Prometheus scrape it every second with
+// a copy of the rules (for: shortened to 2s), and checks through the HTTP API
+// that every rule is healthy, that CrosEcCommandFailureRatioHigh fires, and
+// that every dashboard query returns data. Native-histogram queries go to a
+// second Prometheus run with --enable-feature=native-histograms (on 2.42 that
+// flag replaces the classic buckets, so it cannot be the same server).
+func TestEndToEndWithPrometheus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	promBin := needTool(t, "prometheus")
+	start := time.Now()
+	exporter := startExporter(t, "--sim.fault.timeout=0.3")
+
+	files := map[string]string{}
+	for _, name := range RuleFiles() {
+		b, err := Rules.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = shortFor(string(b), "2s")
+		if name == "alerts.yml" && !strings.Contains(files[name], "for: 2s") {
+			t.Fatal("shortFor changed nothing in alerts.yml")
+		}
+	}
+	scrapeCfg := fmt.Sprintf(`
+global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: ec_exporter
+    static_configs:
+      - targets: [%q]
+`, exporter)
+	classic := startPrometheus(t, promBin, "rule_files: [recording.yml, alerts.yml]\n"+scrapeCfg, files)
+	native := startPrometheus(t, promBin, scrapeCfg, nil, "--enable-feature=native-histograms")
+
+	// The failure-ratio alert fires (30 % > 5 %: critical; > 1 %: warning).
+	deadline := start.Add(50 * time.Second)
+	fired := map[string]bool{}
+	for len(fired) < 2 {
+		var data struct {
+			Alerts []struct {
+				Labels map[string]string `json:"labels"`
+				State  string            `json:"state"`
+				Value  string            `json:"value"`
+			} `json:"alerts"`
+		}
+		if err := classic.get("/api/v1/alerts", nil, &data); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range data.Alerts {
+			if a.Labels["alertname"] == "CrosEcCommandFailureRatioHigh" && a.State == "firing" && !fired[a.Labels["severity"]] {
+				fired[a.Labels["severity"]] = true
+				t.Logf("CrosEcCommandFailureRatioHigh %s firing after %v: ratio %s, labels %v",
+					a.Labels["severity"], time.Since(start).Round(time.Second), a.Value, a.Labels)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CrosEcCommandFailureRatioHigh did not fire at both severities within %v (fired: %v)", deadline.Sub(start), fired)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	// Every rule loaded and evaluates without error.
+	var rules struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []struct {
+				Name      string `json:"name"`
+				Health    string `json:"health"`
+				LastError string `json:"lastError"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := classic.get("/api/v1/rules", nil, &rules); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			n++
+			if r.Health != "ok" {
+				t.Errorf("rule %s/%s: health %q: %s", g.Name, r.Name, r.Health, r.LastError)
+			}
+		}
+	}
+	if want := len(loadRules(t)); n != want {
+		t.Errorf("prometheus loaded %d rules, the files hold %d", n, want)
+	}
+
+	// Every dashboard query returns data.
+	exposed := seriesNames(scrape(t, exporter))
+	histograms := map[string]bool{}
+	for name, typ := range exposed {
+		if typ == dto.MetricType_HISTOGRAM {
+			histograms[name] = true
+		}
+	}
+	for _, e := range dashboardExpressions(t) {
+		expr := grafanaVars(e.expr, "20s", "1m")
+		names, err := metricNames(expr)
+		if err != nil {
+			t.Errorf("%s: %v", e.where, err)
+			continue
+		}
+		server, kind := classic, "classic"
+		missing := 0
+		for _, name := range names {
+			if histograms[name] {
+				server, kind = native, "native"
+			}
+			if _, ok := exposed[name]; !ok && !strings.Contains(name, ":") && name != "up" {
+				missing++
+			}
+		}
+		if missing == len(names) {
+			// Only the kernel-log counters can be absent from a healthy scrape:
+			// TestExpressionsNameExposedMetrics checks their names.
+			t.Logf("%s: skipped, %v not exposed on this host (no cros-ec driver bound)", e.where, names)
+			continue
+		}
+		for {
+			got, err := server.query(expr)
+			if err != nil {
+				t.Errorf("%s (%s): %v\n%s", e.where, kind, err, expr)
+				break
+			}
+			if got > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s (%s Prometheus): no data\n%s", e.where, kind, expr)
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	t.Logf("end to end took %v", time.Since(start).Round(100*time.Millisecond))
+}
