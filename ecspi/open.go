@@ -24,9 +24,12 @@ func Open(dev string, hz int64, cfg Config) (*Transport, error) {
 	isNode := false
 	if n, _ := fmt.Sscanf(dev, "/dev/spidev%d.%d", &bus, &cs); n == 2 {
 		isNode = true
-		if _, err := os.Stat(dev); err != nil {
+		// periph.io flattens the open error (%v), so find ENOENT/EACCES first.
+		f, err := os.OpenFile(dev, os.O_RDWR, 0)
+		if err != nil {
 			return nil, openError(dev, err)
 		}
+		f.Close()
 	}
 	if _, err := host.Init(); err != nil {
 		return nil, fmt.Errorf("ecspi: initialise periph.io host drivers: %w", err)

@@ -1,0 +1,26 @@
+package ecspi_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ec-exporter/ec_exporter/ecspi"
+)
+
+func TestOpenErrorsSayWhatToDo(t *testing.T) {
+	cases := []struct {
+		dev  string
+		hz   int64
+		want string
+	}{
+		{"/dev/spidev9.7", 3_000_000, "modprobe spidev"},
+		{"/dev/spidev9.7", 0, "--spi.speed"},
+		{"SPI9.7", 3_000_000, "/dev/spidev"},
+	}
+	for _, tc := range cases {
+		_, err := ecspi.Open(tc.dev, tc.hz, ecspi.Config{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Open(%q, %d) = %v; want an error mentioning %q", tc.dev, tc.hz, err, tc.want)
+		}
+	}
+}
