@@ -54,6 +54,11 @@ const (
 	fHang
 )
 
+var (
+	_ spi.Conn    = (*EC)(nil)
+	_ conn.Limits = (*EC)(nil)
+)
+
 // EC is a simulated EC. It implements spi.Conn (and conn.Limits); one caller
 // at a time, state is guarded by a mutex that is never held during wire time.
 type EC struct {

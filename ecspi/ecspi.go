@@ -62,6 +62,8 @@ var (
 	ErrDataLen  = &ec.Error{Cause: ec.CauseBadResponse, Op: "ecspi: EMSGSIZE: response data_len larger than the receive buffer"}
 )
 
+var _ ec.Transport = (*Transport)(nil)
+
 // Transport is an ec.Transport over one EC on an SPI chip select.
 type Transport struct {
 	c      spi.Conn
@@ -108,9 +110,11 @@ func New(c spi.Conn, cfg Config) (*Transport, error) {
 	m := ec.Msg{Command: cmdGetProtocolInfo, In: in[:]}
 	var n int
 	var err error
-	for try := 0; try < 3; try++ { // the kernel resends once on ETIMEDOUT (slow-booting FPMCU)
+	// The kernel resends once on ETIMEDOUT (slow-booting FPMCU); we try up to
+	// three times on any framing failure so one bad transfer does not fail the open.
+	for try := 0; try < 3; try++ {
 		n, err = t.Xfer(&m)
-		if c := ec.CauseOf(err); c != ec.CauseTimeout && c != ec.CauseNotReady {
+		if c := ec.CauseOf(err); c == ec.CauseNone || c == ec.CauseIO {
 			break
 		}
 	}
