@@ -45,7 +45,7 @@ type Fault struct {
 type Faults struct {
 	Checksum   Fault // response checksum corrupted (host: checksum)
 	NoAnswer   Fault // the EC never sends 0xEC (host: deadline, timeout)
-	Late       Fault // extra processing time LateBy
+	Late       Fault // extra processing time LateBy (past the CS budget the host times out)
 	BadData    Fault // RX_BAD_DATA (0xFB) during the request (host: EAGAIN)
 	NotReady   Fault // NOT_READY (0xFC) for the whole transaction (host: EAGAIN)
 	InProgress Fault // result IN_PROGRESS, then GET_COMMS_STATUS says PROCESSING for InProgressPolls polls
@@ -135,7 +135,7 @@ func DefaultConfig() Config {
 		MaxTxSize:   DefaultMaxTxSize,
 		Seed:        1,
 		Faults: Faults{
-			LateBy:          50 * time.Millisecond,
+			LateBy:          5 * time.Millisecond,
 			InProgressPolls: 3,
 			Result:          ec.ResError,
 			HangFor:         5 * time.Second,

@@ -34,6 +34,7 @@ var always = ecsim.Fault{Every: 1}
 func TestFaultCauses(t *testing.T) {
 	cases := []struct {
 		name   string
+		cfg    func(*ecsim.Config)
 		f      ecsim.Faults
 		cause  map[string]ec.Cause // per path; missing = both
 		all    ec.Cause
@@ -44,6 +45,10 @@ func TestFaultCauses(t *testing.T) {
 		{name: "late beyond the host deadline", f: ecsim.Faults{Late: always, LateBy: 300 * time.Millisecond}, all: ec.CauseTimeout},
 		{name: "late within the chardev deadline, beyond the spi one (20ms)", f: ecsim.Faults{Late: always, LateBy: 150 * time.Millisecond},
 			cause: map[string]ec.Cause{"spi": ec.CauseTimeout, "chardev": ec.CauseNone}},
+		{name: "late past the 8 ms CS budget", cfg: func(c *ecsim.Config) { c.CSBudget = 8 * time.Millisecond },
+			f: ecsim.Faults{Late: always, LateBy: 15 * time.Millisecond}, all: ec.CauseTimeout},
+		{name: "late within the CS budget", cfg: func(c *ecsim.Config) { c.CSBudget = 100 * time.Millisecond },
+			f: ecsim.Faults{Late: always, LateBy: 5 * time.Millisecond}, all: ec.CauseNone},
 		{name: "rx bad data", f: ecsim.Faults{BadData: always}, all: ec.CauseNotReady},
 		{name: "not ready", f: ecsim.Faults{NotReady: always}, all: ec.CauseNotReady},
 		{name: "bad data_len", f: ecsim.Faults{BadLen: always}, all: ec.CauseBadResponse},
@@ -54,7 +59,11 @@ func TestFaultCauses(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for path, tr := range paths(t, instantNoCS(), tc.f) {
+			cfg := instantNoCS()
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			for path, tr := range paths(t, cfg, tc.f) {
 				want := tc.all
 				if c, ok := tc.cause[path]; ok {
 					want = c

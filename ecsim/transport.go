@@ -28,8 +28,9 @@ type Transport struct{ e *EC }
 // chardev's errors (ETIMEDOUT → CauseTimeout, EBADMSG → CauseChecksum,
 // EMSGSIZE → CauseBadResponse, EAGAIN → CauseNotReady). IN_PROGRESS is passed up
 // in m.Result, as ecspi does, for ec.Device to poll. Wire time does not apply;
-// processing time (and a late answer) is slept, and a "no answer" or an answer
-// later than HostDeadline returns ErrTimeout at once.
+// processing time (and a late answer) is slept, and a "no answer", an answer
+// later than HostDeadline, or (as the kernel's SPI driver would see it) one
+// later than the CS budget, returns ErrTimeout at once.
 func NewTransport(e *EC) ec.Transport { return &Transport{e: e} }
 
 // Xfer runs one host command.
@@ -68,8 +69,12 @@ func (tr *Transport) Xfer(m *ec.Msg) (int, error) {
 	}
 	e.mu.Unlock()
 
+	csBudget := e.cfg.CSBudget
 	switch {
 	case cur&fNoAnswer != 0 || wait > HostDeadline:
+		return 0, ErrTimeout
+	case csBudget > 0 && wait > csBudget:
+		// Over SPI the EC would have given up with CS held: the kernel times out.
 		return 0, ErrTimeout
 	case wait > 0:
 		e.clk.sleepFor(wait, e.cfg.Wire)

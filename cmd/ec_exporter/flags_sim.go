@@ -26,7 +26,7 @@ type SimFlags struct {
 	FaultResult     int           `name:"fault.result" default:"2" help:"EC result code returned by --sim.fault.ec-result (2 = EC_RES_ERROR)."`
 	FaultBadLen     float64       `name:"fault.bad-len" default:"0" help:"Probability of a response whose data_len exceeds what was asked."`
 	FaultLate       float64       `name:"fault.late" default:"0" help:"Probability of a late answer (see --sim.fault.late-by)."`
-	FaultLateBy     time.Duration `name:"fault.late-by" default:"50ms" help:"Extra processing time of a late answer."`
+	FaultLateBy     time.Duration `name:"fault.late-by" default:"5ms" help:"Extra processing time of a late answer (past --sim.cs-budget the EC gives up and the host times out)."`
 	FaultHang       float64       `name:"fault.hang" default:"0" help:"Probability that a transfer hangs the caller (stuck in the kernel) for --sim.fault.hang-for."`
 	FaultHangFor    time.Duration `name:"fault.hang-for" default:"5s" help:"How long a hung transfer blocks."`
 	RebootEvery     time.Duration `name:"fault.reboot-every" default:"0s" help:"Reboot the simulated EC this often (0 = never): silent while booting, uptime restarts, reset flags change."`
