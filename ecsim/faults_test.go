@@ -219,3 +219,32 @@ func TestProbabilityIsSeeded(t *testing.T) {
 		t.Fatalf("seed 7 gave %d and %d failures of 1000 at p=0.3", a, b)
 	}
 }
+
+// TestBothFacesConcurrently: the SPI face and the chardev face of one EC may be
+// used from two goroutines (the state is guarded).
+func TestBothFacesConcurrently(t *testing.T) {
+	e := ecsim.New(instantNoCS())
+	spiT, err := ecspi.New(e, ecspi.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chT := ecsim.NewTransport(e)
+	errs := make(chan error, 2)
+	for _, tr := range []ec.Transport{spiT, chT} {
+		go func() {
+			m := helloMsg()
+			for i := 0; i < 300; i++ {
+				if _, err := tr.Xfer(m); err != nil || m.Result != 0 {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

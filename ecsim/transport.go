@@ -37,6 +37,8 @@ func NewTransport(e *EC) ec.Transport { return &Transport{e: e} }
 func (tr *Transport) Xfer(m *ec.Msg) (int, error) {
 	e := tr.e
 	e.mu.Lock()
+	spiCur := e.cur // an SPI transaction in flight keeps its faults
+	defer func() { e.mu.Lock(); e.cur = spiCur; e.mu.Unlock() }()
 	t := e.clk.now()
 	if e.roll(t) {
 		e.mu.Unlock()
