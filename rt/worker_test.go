@@ -1,0 +1,624 @@
+package rt
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// start starts a worker and closes it at the end of the test.
+func start(t *testing.T, cfg Config) *Worker {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
+	w, err := Start(cfg)
+	if err != nil {
+		t.Fatalf("Start(%+v): %v", cfg, err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	return w
+}
+
+// requireRT skips (or fails under CI) when this process may not use SCHED_FIFO.
+func requireRT(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("real SCHED_FIFO tests need root (or CAP_SYS_NICE); CI runs them as root")
+	}
+	t.Skip("not root: cannot test real SCHED_FIFO")
+}
+
+// taskStat returns policy, rt_priority and nice of a thread from /proc/self/task/<tid>/stat.
+func taskStat(t *testing.T, tid int) (policy, rtPrio, nice int) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/stat", tid))
+	if err != nil {
+		t.Fatalf("read stat: %v", err)
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // f[0] is field 3 (state)
+	atoi := func(i int) int {
+		n, err := strconv.Atoi(f[i-3])
+		if err != nil {
+			t.Fatalf("stat field %d %q: %v", i, f[i-3], err)
+		}
+		return n
+	}
+	return atoi(41), atoi(40), atoi(19) // proc(5): (19) nice, (40) rt_priority, (41) policy
+}
+
+func taskStatus(t *testing.T, tid int, key string) string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/task/%d/status", tid))
+	if err != nil {
+		t.Fatalf("read status: %v", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, key+":"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no %s in /proc/self/task/%d/status", key, tid)
+	return ""
+}
+
+func TestPolicyReadBack(t *testing.T) {
+	requireRT(t)
+	tests := []struct {
+		name     string
+		cfg      Config
+		policy   Policy
+		priority int
+		nice     int
+	}{
+		{"fifo default priority", Config{Policy: FIFO}, FIFO, DefaultPriority, 0},
+		{"fifo 10", Config{Policy: FIFO, Priority: 10}, FIFO, 10, 0},
+		{"rr 70", Config{Policy: RR, Priority: 70}, RR, 70, 0},
+		{"other nice 5", Config{Policy: Other, Nice: 5}, Other, 0, 5},
+		{"other nice -5", Config{Policy: Other, Nice: -5}, Other, 0, -5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := start(t, tt.cfg)
+			o := w.Obtained()
+			if o.Policy != tt.policy || o.Priority != tt.priority || o.Nice != tt.nice || o.RealTime != tt.policy.RealTime() {
+				t.Errorf("Obtained = %+v, want policy %v priority %d nice %d", o, tt.policy, tt.priority, tt.nice)
+			}
+			pol, prio, nice := taskStat(t, o.TID)
+			if pol != int(tt.policy) || prio != tt.priority || nice != tt.nice {
+				t.Errorf("/proc stat: policy %d rt_priority %d nice %d; want %d %d %d", pol, prio, nice, int(tt.policy), tt.priority, tt.nice)
+			}
+			attr, err := unix.SchedGetAttr(o.TID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if attr.Flags&unix.SCHED_FLAG_RESET_ON_FORK == 0 {
+				t.Errorf("SCHED_FLAG_RESET_ON_FORK not set: flags %#x", attr.Flags)
+			}
+			if o.TID == unix.Gettid() {
+				t.Errorf("worker TID %d is the test goroutine's thread", o.TID)
+			}
+			comm := taskStatus(t, o.TID, "Name")
+			if comm != "rt-worker" {
+				t.Errorf("thread name %q, want rt-worker", comm)
+			}
+		})
+	}
+}
+
+func TestAffinity(t *testing.T) {
+	n := runtime.NumCPU()
+	cpu := n - 1
+	w := start(t, Config{CPUs: []int{cpu}})
+	o := w.Obtained()
+	if !slices.Equal(o.CPUs, []int{cpu}) {
+		t.Errorf("Obtained.CPUs = %v, want [%d]", o.CPUs, cpu)
+	}
+	if got := taskStatus(t, o.TID, "Cpus_allowed_list"); got != strconv.Itoa(cpu) {
+		t.Errorf("Cpus_allowed_list = %q, want %d", got, cpu)
+	}
+	// The job runs on that CPU.
+	got := make(chan int, 1)
+	if err := w.Submit(JobFunc(func(Stamps) {
+		var cpuNow, node uint32
+		unix.Syscall(unix.SYS_GETCPU, uintptr(ptr(&cpuNow)), uintptr(ptr(&node)), 0)
+		got <- int(cpuNow)
+	})); err != nil {
+		t.Fatal(err)
+	}
+	if c := <-got; c != cpu {
+		t.Errorf("job ran on CPU %d, want %d", c, cpu)
+	}
+}
+
+func TestMlock(t *testing.T) {
+	requireRT(t)
+	t.Cleanup(func() { _ = unix.Munlockall() })
+	w := start(t, Config{Policy: FIFO, Mlock: true})
+	if !w.Obtained().MemoryLocked {
+		t.Errorf("MemoryLocked false after mlockall; VmLck = %d kB", lockedMemory())
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	tests := []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Policy: FIFO, Priority: 100}, "priority 100 out of range"},
+		{Config{Policy: RR, Priority: -1}, "priority -1 out of range"},
+		{Config{Policy: Other, Priority: 5}, "applies to fifo/rr only"},
+		{Config{Policy: 6}, "unknown policy 6"},
+		{Config{Nice: 20}, "nice 20 out of range"},
+		{Config{Nice: -21}, "nice -21 out of range"},
+		{Config{CPUs: []int{MaxCPU}}, "CPU 1024 out of range"},
+		{Config{CPUs: []int{MaxCPU - 1}}, "set CPU affinity 1023"}, // valid number, but no such CPU here
+		{Config{WakeupInterval: -time.Second}, "is negative"},
+		{Config{WakeupInterval: time.Nanosecond}, "too short"},
+		{Config{QueueSize: -1}, "queue size -1"},
+		{Config{Name: "a-much-too-long-thread-name"}, "too long"},
+	}
+	for _, tt := range tests {
+		tt.cfg.Logger = quietLogger()
+		w, err := Start(tt.cfg)
+		if err == nil {
+			_ = w.Close()
+			t.Errorf("Start(%+v) succeeded, want error containing %q", tt.cfg, tt.want)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Start(%+v) error %q, want containing %q", tt.cfg, err, tt.want)
+		}
+	}
+}
+
+// The fallback test re-executes the test binary as user nobody (no capabilities, RLIMIT_RTPRIO 0).
+const fallbackEnv = "RT_TEST_FALLBACK_CHILD"
+
+func TestFallbackWithoutPermission(t *testing.T) {
+	if mode := os.Getenv(fallbackEnv); mode != "" {
+		fallbackChild(t, mode)
+		return
+	}
+	requireRT(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The go test binary lives in a 0700 directory; copy it where nobody can execute it.
+	dir, err := os.MkdirTemp("", "rt-fallback-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "rt.test")
+	b, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"fallback", "fallback-nice", "required"} {
+		t.Run(mode, func(t *testing.T) {
+			cmd := exec.Command(bin, "-test.run=^TestFallbackWithoutPermission$", "-test.v", "-test.count=1")
+			cmd.Dir = "/"
+			var env []string
+			for _, e := range os.Environ() {
+				if !strings.HasPrefix(e, "GOCOVERDIR=") {
+					env = append(env, e)
+				}
+			}
+			cmd.Env = append(env, fallbackEnv+"="+mode)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "CHILD-OK "+mode) {
+				t.Fatalf("child (%s) failed: %v\n%s", mode, err, out)
+			}
+		})
+	}
+}
+
+func fallbackChild(t *testing.T, mode string) {
+	if err := unix.Setrlimit(unix.RLIMIT_RTPRIO, &unix.Rlimit{Cur: 0, Max: 0}); err != nil {
+		t.Fatalf("setrlimit RTPRIO: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		t.Fatal("child still runs as root")
+	}
+	var logs bytes.Buffer
+	cfg := Config{Policy: FIFO, Priority: 50, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	switch mode {
+	case "required":
+		cfg.Required = true
+		w, err := Start(cfg)
+		if err == nil {
+			w.Close()
+			t.Fatal("Start with Required succeeded without permission")
+		}
+		for _, want := range []string{"not permitted", "required", "CAP_SYS_NICE", "LimitRTPRIO"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not mention %q", err, want)
+			}
+		}
+	case "fallback", "fallback-nice":
+		if mode == "fallback-nice" {
+			cfg.Nice = -5 // not permitted either: one warning covers both
+		}
+		w, err := Start(cfg)
+		if err != nil {
+			t.Fatalf("Start without permission: %v (want fallback)", err)
+		}
+		o := w.Obtained()
+		if o.Policy != Other || o.RealTime || o.Priority != 0 || o.Nice != 0 {
+			t.Errorf("Obtained = %+v, want other, priority 0, nice 0", o)
+		}
+		if pol, prio, _ := taskStat(t, o.TID); pol != 0 || prio != 0 {
+			t.Errorf("/proc stat policy %d rt_priority %d, want 0 0", pol, prio)
+		}
+		// The fallback worker still works.
+		ran := make(chan struct{})
+		if err := w.Submit(JobFunc(func(Stamps) { close(ran) })); err != nil {
+			t.Fatal(err)
+		}
+		<-ran
+		w.Close()
+		text := logs.String()
+		if n := strings.Count(text, "level=WARN"); n != 1 {
+			t.Errorf("%d warnings, want exactly 1:\n%s", n, text)
+		}
+		for _, want := range []string{"setcap cap_sys_nice+ep", "AmbientCapabilities=CAP_SYS_NICE", "LimitRTPRIO=", "rt_runtime", "obtained=other"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("warning does not mention %q:\n%s", want, text)
+			}
+		}
+	default:
+		t.Fatalf("unknown child mode %q", mode)
+	}
+	if !t.Failed() {
+		fmt.Println("CHILD-OK", mode)
+	}
+}
+
+type seqJob struct {
+	producer, n int
+	rec         *[][2]int
+}
+
+func (j *seqJob) Run(Stamps) { *j.rec = append(*j.rec, [2]int{j.producer, j.n}) }
+
+func TestConcurrentSubmitKeepsEveryJobInOrder(t *testing.T) {
+	const producers, perProducer = 4, 3000
+	w := start(t, Config{Policy: FIFO, QueueSize: 128})
+	if os.Geteuid() != 0 {
+		w = start(t, Config{QueueSize: 128})
+	}
+	rec := make([][2]int, 0, producers*perProducer) // appended on the worker thread only
+	var fulls [producers]int
+	var wg sync.WaitGroup
+	for p := range producers {
+		wg.Go(func() {
+			for n := range perProducer {
+				j := &seqJob{producer: p, n: n, rec: &rec}
+				for {
+					err := w.Submit(j)
+					if err == nil {
+						break
+					}
+					if !errors.Is(err, ErrQueueFull) {
+						t.Errorf("Submit: %v", err)
+						return
+					}
+					fulls[p]++
+					runtime.Gosched()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// The queue is FIFO: once this job has run, every job submitted before it has run.
+	barrier := make(chan struct{})
+	for w.Submit(JobFunc(func(Stamps) { close(barrier) })) != nil {
+		runtime.Gosched()
+	}
+	<-barrier
+	if len(rec) != producers*perProducer {
+		t.Fatalf("ran %d jobs, want %d", len(rec), producers*perProducer)
+	}
+	next := make([]int, producers)
+	for i, r := range rec {
+		if r[1] != next[r[0]] {
+			t.Fatalf("job %d: producer %d job %d ran, want its job %d (lost or reordered)", i, r[0], r[1], next[r[0]])
+		}
+		next[r[0]]++
+	}
+	total := 0
+	for _, f := range fulls {
+		total += f
+	}
+	if got := w.Dropped(); got != uint64(total) {
+		t.Errorf("Dropped() = %d, want %d ErrQueueFull returns", got, total)
+	}
+}
+
+func TestQueueFullIsCounted(t *testing.T) {
+	w := start(t, Config{QueueSize: 4})
+	release := make(chan struct{})
+	running := make(chan struct{})
+	if err := w.Submit(JobFunc(func(Stamps) { close(running); <-release })); err != nil {
+		t.Fatal(err)
+	}
+	<-running
+	var ok, full int
+	for range 10 {
+		switch err := w.Submit(&countJob{}); {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrQueueFull):
+			full++
+		default:
+			t.Fatal(err)
+		}
+	}
+	close(release)
+	if ok != 4 || full != 6 || w.Dropped() != 6 {
+		t.Errorf("accepted %d, full %d, Dropped %d; want 4, 6, 6", ok, full, w.Dropped())
+	}
+	if err := w.Submit(nil); !errors.Is(err, ErrNilJob) {
+		t.Errorf("Submit(nil) = %v, want ErrNilJob", err)
+	}
+}
+
+type stampRec struct {
+	ch chan Stamps
+}
+
+func (r *stampRec) Run(s Stamps) {
+	select {
+	case r.ch <- s:
+	default:
+	}
+}
+
+// sliceRec records the first cap(s) runs on the worker thread, then closes full.
+type sliceRec struct {
+	s    []Stamps
+	full chan struct{}
+}
+
+func (r *sliceRec) Run(s Stamps) {
+	if len(r.s) < cap(r.s) {
+		r.s = append(r.s, s)
+		if len(r.s) == cap(r.s) {
+			close(r.full)
+		}
+	}
+}
+
+func TestEveryKeepsAbsoluteDeadlines(t *testing.T) {
+	const interval = 3 * time.Millisecond
+	w := start(t, Config{})
+	rec := &sliceRec{s: make([]Stamps, 0, 30), full: make(chan struct{})}
+	first := time.Now().Add(5 * time.Millisecond)
+	w.EveryFrom(first, interval, rec)
+	<-rec.full
+	if !rec.s[0].Intended.Equal(first) {
+		t.Errorf("first Intended %v, want %v", rec.s[0].Intended, first)
+	}
+	for i, s := range rec.s {
+		if s.Delay() < 0 {
+			t.Errorf("run %d: negative delay %v", i, s.Delay())
+		}
+		if i == 0 {
+			continue
+		}
+		if d := s.Intended.Sub(rec.s[i-1].Intended); d != interval*time.Duration(1+s.Missed) {
+			t.Errorf("run %d: Intended advanced by %v with Missed %d; want %v per deadline", i, d, s.Missed, interval)
+		}
+		if s.Started.Sub(s.Intended) >= interval*time.Duration(2) && s.Missed == 0 {
+			t.Errorf("run %d: %v late but Missed = 0", i, s.Delay())
+		}
+	}
+}
+
+func TestEveryDelayFromIntendedDeadline(t *testing.T) {
+	const interval = 5 * time.Millisecond
+	const block = 30 * time.Millisecond
+	w := start(t, Config{Policy: FIFO})
+	if os.Geteuid() != 0 {
+		w = start(t, Config{})
+	}
+	rec := &stampRec{ch: make(chan Stamps, 1000)}
+	w.Every(interval, rec)
+	time.Sleep(20 * time.Millisecond)
+	var blockStart, blockEnd time.Time
+	blocked := make(chan struct{})
+	if err := w.Submit(JobFunc(func(Stamps) {
+		blockStart = time.Now()
+		time.Sleep(block) // a job that hogs the worker
+		blockEnd = time.Now()
+		close(blocked)
+	})); err != nil {
+		t.Fatal(err)
+	}
+	<-blocked
+	for {
+		s := <-rec.ch
+		if s.Started.Before(blockEnd) {
+			continue
+		}
+		// The first periodic run after the blocker is measured from its deadline inside the blocked
+		// window, not from when the worker got round to it.
+		if !s.Intended.Before(blockStart.Add(interval + time.Millisecond)) {
+			t.Errorf("Intended %v is not the deadline missed during the block (block %v..%v)", s.Intended, blockStart, blockEnd)
+		}
+		if s.Delay() < block-interval-time.Millisecond {
+			t.Errorf("Delay %v after a %v block, want ≥ %v", s.Delay(), block, block-interval)
+		}
+		if s.Missed < 1 {
+			t.Errorf("Missed = %d, want ≥ 1 after a %v block with a %v interval", s.Missed, block, interval)
+		}
+		break
+	}
+}
+
+func TestWakeupProbe(t *testing.T) {
+	got := make(chan time.Duration, 1000)
+	w := start(t, Config{Policy: FIFO, WakeupInterval: time.Millisecond, OnWakeup: func(d time.Duration) {
+		select {
+		case got <- d:
+		default:
+		}
+	}})
+	if os.Geteuid() != 0 {
+		t.Skip("not root")
+	}
+	_ = w
+	for range 50 {
+		select {
+		case d := <-got:
+			if d < 0 || d > 5*time.Second {
+				t.Fatalf("overshoot %v out of range", d)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no wake-up sample within 10s")
+		}
+	}
+}
+
+func TestCloseEndsGoroutineAndThread(t *testing.T) {
+	before := runtime.NumGoroutine()
+	w, err := Start(Config{Logger: quietLogger(), WakeupInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid := w.Obtained().TID
+	taskDir := fmt.Sprintf("/proc/self/task/%d", tid)
+	if _, err := os.Stat(taskDir); err != nil {
+		t.Fatalf("worker thread not in /proc: %v", err)
+	}
+	w.Every(time.Millisecond, &countJob{})
+	// A job in progress is waited for.
+	running, finished := make(chan struct{}), make(chan struct{})
+	if err := w.Submit(JobFunc(func(Stamps) { close(running); time.Sleep(20 * time.Millisecond); close(finished) })); err != nil {
+		t.Fatal(err)
+	}
+	<-running
+	for range 3 {
+		_ = w.Submit(&countJob{}) // queued behind: dropped by Close
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-finished:
+	default:
+		t.Error("Close returned before the running job finished")
+	}
+	if w.Dropped() != 3 {
+		t.Errorf("Dropped() = %d, want the 3 queued jobs", w.Dropped())
+	}
+	if err := w.Submit(&countJob{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Submit after Close = %v, want ErrClosed", err)
+	}
+	if err := w.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, statErr := os.Stat(taskDir)
+		gone := errors.Is(statErr, os.ErrNotExist)
+		n := runtime.NumGoroutine()
+		if gone && n <= before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after Close: thread gone %v, goroutines %d (before %d)", gone, n, before)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCloseFromJob(t *testing.T) {
+	w := start(t, Config{})
+	done := make(chan error, 1)
+	if err := w.Submit(JobFunc(func(Stamps) { done <- w.Close() })); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil { // waits for the loop to end
+		t.Fatal(err)
+	}
+}
+
+type pingJob struct{ ch chan struct{} }
+
+func (j *pingJob) Run(Stamps) { j.ch <- struct{}{} }
+
+func TestZeroAllocsPerJob(t *testing.T) {
+	w := start(t, Config{Policy: FIFO})
+	if os.Geteuid() != 0 {
+		w = start(t, Config{})
+	}
+	j := &pingJob{ch: make(chan struct{}, 1)}
+	w.Every(time.Hour, j) // a periodic job too; it runs once now
+	<-j.ch
+	allocs := testing.AllocsPerRun(500, func() {
+		if err := w.Submit(j); err != nil {
+			t.Fatal(err)
+		}
+		<-j.ch
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per Submit+run, want 0", allocs)
+	}
+}
+
+func TestZeroAllocsPerWakeup(t *testing.T) {
+	ch := make(chan time.Duration, 1)
+	w := start(t, Config{WakeupInterval: 200 * time.Microsecond, OnWakeup: func(d time.Duration) {
+		select {
+		case ch <- d:
+		default:
+		}
+	}})
+	p := &stampRec{ch: make(chan Stamps, 1)}
+	w.Every(300*time.Microsecond, p) // periodic runs interleave with wake-ups
+	allocs := testing.AllocsPerRun(300, func() {
+		<-ch
+		<-p.ch
+	})
+	if allocs != 0 {
+		t.Errorf("%v allocations per wake-up + periodic run, want 0", allocs)
+	}
+}
+
+func ptr[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
