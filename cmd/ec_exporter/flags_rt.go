@@ -1,6 +1,12 @@
 package main
 
-import "time"
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ec-exporter/ec_exporter/rt"
+)
 
 // RTFlags configure the real-time worker thread (prefix "rt.").
 type RTFlags struct {
@@ -11,4 +17,39 @@ type RTFlags struct {
 	Mlock    bool          `default:"true" negatable:"" help:"Lock all memory (mlockall) so no page fault lands on the real-time path."`
 	Required bool          `default:"false" help:"Fail at startup instead of falling back to SCHED_OTHER when real-time scheduling is not permitted."`
 	Wakeup   time.Duration `name:"wakeup-interval" default:"10ms" help:"Interval of the cyclictest-style wake-up latency probe on the worker thread (0 = off)."`
+}
+
+// Config turns the flags into an rt.Config (OnWakeup is left for the caller to set).
+func (f RTFlags) Config(logger *slog.Logger) (rt.Config, error) {
+	policy, err := rt.ParsePolicy(f.Policy)
+	if err != nil {
+		return rt.Config{}, fmt.Errorf("--rt.policy: %w", err)
+	}
+	cpus, err := rt.ParseCPUList(f.CPUs)
+	if err != nil {
+		return rt.Config{}, fmt.Errorf("--rt.cpus: %w", err)
+	}
+	cfg := rt.Config{
+		Policy:         policy,
+		Nice:           f.Nice,
+		CPUs:           cpus,
+		Mlock:          f.Mlock,
+		Required:       f.Required,
+		WakeupInterval: f.Wakeup,
+		Logger:         logger,
+		Name:           "ec-worker",
+	}
+	if policy.RealTime() {
+		if f.Priority < 1 || f.Priority > 99 {
+			return rt.Config{}, fmt.Errorf("--rt.priority=%d: use 1-99 for --rt.policy=%s", f.Priority, policy)
+		}
+		cfg.Priority = f.Priority
+	}
+	if f.Nice < -20 || f.Nice > 19 {
+		return rt.Config{}, fmt.Errorf("--rt.nice=%d: use -20..19", f.Nice)
+	}
+	if f.Wakeup < 0 {
+		return rt.Config{}, fmt.Errorf("--rt.wakeup-interval=%v: use 0 (off) or a positive duration", f.Wakeup)
+	}
+	return cfg, nil
 }
