@@ -45,6 +45,10 @@ func ChildMain(args []string) int {
 	return 0
 }
 
+// awaitStart blocks until the parent closes our stdin: every load process is
+// ready (or the parent is gone).
+func awaitStart() { _, _ = io.Copy(io.Discard, os.Stdin) }
+
 // guard ends a child whose parent is gone or whose lifetime is over.
 type guard struct {
 	ppid  int
@@ -100,19 +104,18 @@ func cpuChild(args []string, ready io.WriteCloser) error {
 		fmt.Fprintf(ready, "ready %s\n", info)
 		_ = ready.Close()
 	}
+	awaitStart()
 	var x uint64 = 1
 	for {
 		for i := 0; i < 1<<22; i++ {
 			x = x*6364136223846793005 + 1442695040888963407
 		}
-		sink = x
+		runtime.KeepAlive(x)
 		if g.over() {
 			return nil
 		}
 	}
 }
-
-var sink uint64
 
 func ioChild(args []string, ready io.WriteCloser) error {
 	fs := flag.NewFlagSet("io", flag.ContinueOnError)
@@ -152,6 +155,7 @@ func ioChild(args []string, ready io.WriteCloser) error {
 		fmt.Fprintf(ready, "ready dir=%s block=%d size=%d %s\n", *dir, *block, *size, info)
 		_ = ready.Close()
 	}
+	awaitStart()
 	var written int64
 	for !g.over() {
 		if _, err := f.Write(buf); err != nil {

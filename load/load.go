@@ -200,6 +200,15 @@ func (g *Group) run(cfg Config, specs []spec, started chan<- error) {
 	exits := make(chan exit, len(specs))
 	var cmds []*exec.Cmd
 	var stderrs []*tailBuffer
+	// The children wait on stdin (a pipe each) after reporting ready and start
+	// loading the machine only at EOF, once all are ready: so starting the last
+	// one is not slowed by the hogs already spinning at nice −20.
+	var gates []*os.File
+	defer func() {
+		for _, g := range gates {
+			_ = g.Close()
+		}
+	}()
 	killAll := func() {
 		if g.pgid > 0 {
 			_ = syscall.Kill(-g.pgid, syscall.SIGKILL)
@@ -224,7 +233,13 @@ func (g *Group) run(cfg Config, specs []spec, started chan<- error) {
 		cmd := exec.Command(exe, args...)
 		cmd.Args[0] = os.Args[0]
 		cmd.Env = append(os.Environ(), ChildEnv+"=1", "GOMAXPROCS=1", "GOGC=off")
-		cmd.Stdin = nil
+		gateR, gateW, err := os.Pipe()
+		if err != nil {
+			fail(fmt.Errorf("load: pipe: %w", err))
+			return
+		}
+		gates = append(gates, gateW)
+		cmd.Stdin = gateR
 		cmd.Stdout = nil
 		eb := &tailBuffer{max: 4096}
 		cmd.Stderr = eb
@@ -235,7 +250,9 @@ func (g *Group) run(cfg Config, specs []spec, started chan<- error) {
 		}
 		cmd.ExtraFiles = []*os.File{w} // fd 3 in the child: the ready line
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: g.pgid, Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
+		err = cmd.Start()
+		_ = gateR.Close()
+		if err != nil {
 			_ = r.Close()
 			_ = w.Close()
 			fail(fmt.Errorf("load: start %s load process %s: %w", s.kind, exe, err))
@@ -270,6 +287,10 @@ func (g *Group) run(cfg Config, specs []spec, started chan<- error) {
 		}
 		g.children = append(g.children, Child{Kind: s.kind, PID: cmd.Process.Pid, Info: strings.TrimSpace(strings.TrimPrefix(line, "ready"))})
 	}
+	for _, g := range gates { // go
+		_ = g.Close()
+	}
+	gates = nil
 	started <- nil
 
 	remaining := len(cmds)
