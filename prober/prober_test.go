@@ -78,7 +78,6 @@ type fakeSched struct {
 	mu       sync.Mutex
 	every    []Job
 	queue    []Job
-	stamps   []time.Time
 	full     bool
 	interval time.Duration
 }
