@@ -41,12 +41,12 @@ func startPrometheus(t *testing.T, bin, config string, files map[string]string, 
 		"--web.listen-address=" + addr,
 		"--log.level=warn",
 	}, flags...)
-	_, out, done := startProcess(t, bin, args...)
+	p := startProcess(t, bin, args...)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
-		case err := <-done:
-			t.Fatalf("prometheus exited: %v\n%s", err, out.String())
+		case <-p.done:
+			t.Fatalf("prometheus exited: %v\n%s", p.err, p.out.String())
 		default:
 		}
 		if resp, err := http.Get("http://" + addr + "/-/ready"); err == nil {
@@ -56,7 +56,7 @@ func startPrometheus(t *testing.T, bin, config string, files map[string]string, 
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready on %s within 20s:\n%s", addr, out.String())
+			t.Fatalf("prometheus not ready on %s within 20s:\n%s", addr, p.out.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -63,25 +63,31 @@ func buildExporter(t testing.TB) string {
 	return bin
 }
 
+// process is a child started by a test.
+type process struct {
+	out  *lockedBuffer
+	done chan struct{} // closed when the child has exited
+	err  error         // Wait's result, valid once done is closed
+}
+
 // startProcess starts a child that the test ends (by its own pid) when done.
-func startProcess(t testing.TB, name string, args ...string) (*exec.Cmd, *lockedBuffer, <-chan error) {
+func startProcess(t testing.TB, name string, args ...string) *process {
 	t.Helper()
-	out := &lockedBuffer{}
+	p := &process{out: &lockedBuffer{}, done: make(chan struct{})}
 	cmd := exec.Command(name, args...)
-	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { p.err = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-done
+		<-p.done
 		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(name), tail(out.String(), 40))
+			t.Logf("%s output:\n%s", filepath.Base(name), tail(p.out.String(), 40))
 		}
 	})
-	return cmd, out, done
+	return p
 }
 
 func tail(s string, lines int) string {
@@ -100,15 +106,15 @@ func startExporter(t testing.TB, extra ...string) string {
 	bin := buildExporter(t)
 	addr := freeAddr(t)
 	args := append([]string{"serve", "--ec.transport=sim", "--web.listen-address=" + addr, "--log.level=warn"}, extra...)
-	_, out, done := startProcess(t, bin, args...)
+	p := startProcess(t, bin, args...)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		select {
-		case err := <-done:
-			if strings.Contains(out.String(), "not implemented") {
-				t.Skipf("exporter serve not available: %s", strings.TrimSpace(out.String()))
+		case <-p.done:
+			if strings.Contains(p.out.String(), "not implemented") {
+				t.Skipf("exporter serve not available: %s", strings.TrimSpace(p.out.String()))
 			}
-			t.Fatalf("ec_exporter %s exited: %v\n%s", strings.Join(args, " "), err, out.String())
+			t.Fatalf("ec_exporter %s exited: %v\n%s", strings.Join(args, " "), p.err, p.out.String())
 		default:
 		}
 		resp, err := http.Get("http://" + addr + "/metrics")
