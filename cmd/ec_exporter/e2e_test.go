@@ -401,3 +401,23 @@ func TestE2EHang(t *testing.T) {
 		t.Fatalf("/metrics slowed down during the hang: median %v, max %v (want < 100ms)", med, worst)
 	}
 }
+
+// TestE2EMissingDevice: an EC node that does not exist at start is not fatal: the exporter
+// serves, reports the EC down and not open, and keeps retrying.
+func TestE2EMissingDevice(t *testing.T) {
+	node := filepath.Join(t.TempDir(), "cros_ec")
+	client := &http.Client{Timeout: 5 * time.Second}
+	_, base := startExporter(t, client, "http", "--ec.transport=chardev", "--ec.device="+node, "--no-collector.kmsg")
+	resp, err := client.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`cros_ec_up{device="cros_ec"} 0`, `cros_ec_device_open{device="cros_ec"} 0`,
+		`cros_ec_command_failures_total{cause="busy",command="hello",device="cros_ec"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
