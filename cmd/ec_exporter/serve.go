@@ -244,7 +244,7 @@ type rtJob struct{ j prober.Job }
 func (r rtJob) Run(s rt.Stamps) { r.j.Run(prober.Stamps{Intended: s.Intended, Started: s.Started}) }
 
 func (s *workerScheduler) Every(iv time.Duration, j prober.Job) { s.w.Every(iv, rtJob{j}) }
-func (s *workerScheduler) Submit(j prober.Job) error          { return s.w.Submit(rtJob{j}) }
+func (s *workerScheduler) Submit(j prober.Job) error            { return s.w.Submit(rtJob{j}) }
 
 func closeWorker(w *rt.Worker, logger *slog.Logger) {
 	done := make(chan error, 1)

@@ -142,7 +142,7 @@ type syncScheduler struct {
 }
 
 func (s *syncScheduler) Every(_ time.Duration, j prober.Job) { s.every = append(s.every, j) }
-func (s *syncScheduler) Submit(j prober.Job) error          { s.queue = append(s.queue, j); return nil }
+func (s *syncScheduler) Submit(j prober.Job) error           { s.queue = append(s.queue, j); return nil }
 
 type pinnedNow struct {
 	*prober.Prober
@@ -208,7 +208,9 @@ func simRegistry(t testing.TB, extra ...string) (*prometheus.Registry, *counting
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(collector.NewSet(nil, collector.Named{Name: "ec", U: collector.NewEC(pinnedNow{p, base.Add(time.Minute)}, collector.ECOptions{
-		Worker:  func() collector.WorkerInfo { return collector.WorkerInfo{Policy: "fifo", Priority: 50, CPUs: "0-1", MemoryLocked: true} },
+		Worker: func() collector.WorkerInfo {
+			return collector.WorkerInfo{Policy: "fifo", Priority: 50, CPUs: "0-1", MemoryLocked: true}
+		},
 		Dropped: func() uint64 { return 0 },
 	})}))
 	return reg, cd
