@@ -16,20 +16,33 @@ func Device() (dashboard.Dashboard, error) {
 		WithRow(dashboard.NewRowBuilder("Overview")).
 		WithPanel(statPanel("Up", "cros_ec_up: 1 when the latest probe of the EC succeeded.", units.Short,
 			steps("red", 1.0, "green")).
-			Span(6).
+			Span(4).
 			Mappings(valueText("0", "DOWN", "red", "1", "UP", "green")).
 			WithTarget(query("A", `cros_ec_up{`+selDevice+`}`, "{{instance}} {{device}}"))).
+		WithPanel(statPanel("Device open", "cros_ec_device_open: 1 when the EC's device (chardev, spidev or simulator) is open; 0 while the exporter keeps retrying to open it.", units.Short,
+			steps("red", 1.0, "green")).
+			Span(4).
+			Mappings(valueText("0", "CLOSED", "red", "1", "open", "green")).
+			WithTarget(query("A", `cros_ec_device_open{`+selDevice+`}`, "{{instance}} {{device}}"))).
 		WithPanel(statPanel("Success ratio", "Share of attempted host commands that succeeded over the dashboard's time range.", units.PercentUnit,
 			steps("red", 0.95, "yellow", 0.99, "green")).
+			Span(4).
 			Decimals(3).
 			WithTarget(query("A", `1 - sum(increase(cros_ec_command_failures_total{`+selDevice+`}[$__range])) / sum(increase(cros_ec_commands_total{`+selDevice+`}[$__range]))`, "success"))).
-		WithPanel(statPanel("Since last success", "Time since the latest successful probe (cros_ec_last_success_timestamp_seconds).", units.Seconds,
+		WithPanel(statPanel("Since last success", "Time since the latest successful host command (cros_ec_last_success_timestamp_seconds).", units.Seconds,
 			steps("green", 10.0, "yellow", 60.0, "red")).
+			Span(4).
 			WithTarget(query("A", `time() - max by (instance, device) (cros_ec_last_success_timestamp_seconds{`+selDevice+`})`, "{{instance}} {{device}}"))).
 		WithPanel(statPanel("Worker real-time", "Whether the exporter's EC worker thread obtained a real-time policy (fifo or rr), read back from the kernel (cros_ec_worker_info).", units.Short,
 			steps("red", 1.0, "green")).
+			Span(4).
 			Mappings(valueText("0", "NOT real-time", "red", "1", "real-time", "green")).
 			WithTarget(query("A", `count by (instance) (cros_ec_worker_info{`+selInstance+`, policy=~"fifo|rr"}) or count by (instance) (cros_ec_worker_info{`+selInstance+`}) * 0`, "{{instance}}"))).
+		WithPanel(statPanel("Collectors", "Whether each of the exporter's collectors (ec, kmsg) produced its metrics on the latest scrape (cros_ec_scrape_collector_success).", units.Short,
+			steps("red", 1.0, "green")).
+			Span(4).
+			Mappings(valueText("0", "FAILING", "red", "1", "ok", "green")).
+			WithTarget(query("A", `cros_ec_scrape_collector_success{`+selInstance+`}`, "{{instance}} {{collector}}"))).
 		WithRow(dashboard.NewRowBuilder("Host commands")).
 		WithPanel(timeSeries("Success ratio", "Share of attempted host commands that succeeded, per device.", units.PercentUnit).
 			Min(0).Max(1).Decimals(3).
@@ -84,11 +97,12 @@ func Device() (dashboard.Dashboard, error) {
 			WithTarget(query("A", `resets(cros_ec_uptime_seconds{`+selDevice+`}[$__rate_interval])`, "uptime went down {{instance}} {{device}}")).
 			WithTarget(query("B", `increase(cros_ec_resets_detected_total{`+selDevice+`}[$__rate_interval])`, "detected by exporter {{instance}} {{device}}")).
 			WithTarget(query("C", `increase(cros_ec_ap_resets_total{`+selDevice+`}[$__rate_interval])`, "AP resets {{instance}} {{device}}"))).
-		WithPanel(timeSeries("Kernel-logged EC errors", "cros-ec errors the kernel logged per interval, by driver and kind (cros_ec_kernel_errors_total): all EC traffic on the host, not only the exporter's.", units.Short).
+		WithPanel(timeSeries("Kernel-logged EC errors", "cros-ec errors the kernel logged per interval, by driver and kind (cros_ec_kernel_errors_total): all EC traffic on the host, not only the exporter's; and kernel log records lost before the exporter read them.", units.Short).
 			Span(8).
 			Min(0).
 			DrawStyle(common.GraphDrawStyleBars).
-			WithTarget(query("A", `sum by (instance, driver, kind) (increase(cros_ec_kernel_errors_total{`+selInstance+`}[$__rate_interval]))`, "{{instance}} {{driver}} {{kind}}"))).
+			WithTarget(query("A", `sum by (instance, driver, kind) (increase(cros_ec_kernel_errors_total{`+selInstance+`}[$__rate_interval]))`, "{{instance}} {{driver}} {{kind}}")).
+			WithTarget(query("B", `increase(cros_ec_kernel_log_lost_records_total{`+selInstance+`}[$__rate_interval])`, "{{instance}} records lost (not classified)"))).
 		WithRow(dashboard.NewRowBuilder("Native histograms (Prometheus with --enable-feature=native-histograms)").
 			Collapsed(true).
 			WithPanel(heatmapPanel("Transfer duration (native)", "The same as the classic heatmap at ~9 % bucket resolution. Needs native histograms (Prometheus 2.40+ with --enable-feature=native-histograms, which on 2.42-2.44 replaces the classic buckets; 3.x: scrape_native_histograms) and Grafana 10.3+.").
