@@ -146,7 +146,7 @@ func startExporter(t *testing.T, client *http.Client, scheme string, args ...str
 }
 
 // startPrometheus runs the real prometheus with one scrape job.
-func startPrometheus(t *testing.T, job string) string {
+func startPrometheus(t *testing.T, job string, flags ...string) string {
 	t.Helper()
 	bin := needTool(t, "prometheus")
 	dir := t.TempDir()
@@ -156,8 +156,8 @@ func startPrometheus(t *testing.T, job string) string {
 	}
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	start(t, bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address=127.0.0.1:"+strconv.Itoa(port), "--log.level=warn")
+	start(t, bin, append([]string{"--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=127.0.0.1:" + strconv.Itoa(port), "--log.level=warn"}, flags...)...)
 	waitFor(t, "prometheus to be ready", 20*time.Second, func() bool { return httpOK(http.DefaultClient, base+"/-/ready") })
 	return base
 }
@@ -420,4 +420,22 @@ func TestE2EMissingDevice(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+}
+
+// TestE2ENativeHistograms: a Prometheus with native histograms enabled negotiates
+// protobuf and ingests the exporter's native buckets (schema 3).
+func TestE2ENativeHistograms(t *testing.T) {
+	needTool(t, "prometheus")
+	_, base := startExporter(t, http.DefaultClient, "http", "--ec.transport=sim", "--no-collector.kmsg", "--probe.interval=100ms")
+	prom := startPrometheus(t, scrapeJob(strings.TrimPrefix(base, "http://"), ""), "--enable-feature=native-histograms")
+	q := `histogram_count(cros_ec_transfer_duration_seconds{device="sim",command="hello"})`
+	first := waitValue(t, prom, q, 20*time.Second, func(v float64) bool { return v > 0 })
+	waitValue(t, prom, q, 10*time.Second, func(v float64) bool { return v > first })
+	// A median HELLO over the simulated SPI bus takes well under a second and over a microsecond.
+	med := waitValue(t, prom, `histogram_quantile(0.5, cros_ec_transfer_duration_seconds{device="sim",command="hello"})`, 10*time.Second,
+		func(v float64) bool { return v > 0 })
+	if med < 1e-6 || med > 1 {
+		t.Fatalf("native median HELLO %v s", med)
+	}
+	t.Logf("native-histogram median HELLO: %.3g s", med)
 }
