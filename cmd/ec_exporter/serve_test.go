@@ -25,6 +25,7 @@ import (
 
 	"github.com/ec-exporter/ec_exporter/collector"
 	"github.com/ec-exporter/ec_exporter/prober"
+	"github.com/ec-exporter/ec_exporter/rt"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite golden files")
@@ -366,5 +367,45 @@ func BenchmarkMetricsHandler(b *testing.B) {
 		if w.Code != 200 {
 			b.Fatal(w.Code)
 		}
+	}
+}
+
+// TestHelloPathAllocatesNothing runs the periodic HELLO job as the rt worker would (rtJob
+// adapter, prober state, ecDevice adapter, ec.Device, ecspi, simulated EC) and checks that
+// one probe allocates nothing.
+func TestHelloPathAllocatesNothing(t *testing.T) {
+	s, err := parseServe(t, "--ec.transport=sim", "--sim.clock=0", "--sim.rx-budget=0", "--sim.cs-budget=0", "--sim.processing=0s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, err := s.targets(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := &syncScheduler{}
+	p, err := prober.New(prober.Config{Interval: time.Second, Timeout: time.Second, IdentityInterval: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Add(targets[0].label, targets[0].open)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	job := rtJob{sched.every[0]}
+	at := time.Now()
+	run := func() {
+		at = at.Add(time.Second)
+		job.Run(rt.Stamps{Intended: at, Started: at})
+	}
+	run()
+	if a := testing.AllocsPerRun(200, run); a != 0 {
+		t.Fatalf("one HELLO probe allocates %v times", a)
+	}
+	snap := p.Snapshots()[0]
+	if !snap.Up || snap.Commands[prober.Hello].Attempts != 202 {
+		t.Fatalf("up=%v attempts=%d, want up and 202", snap.Up, snap.Commands[prober.Hello].Attempts)
 	}
 }
