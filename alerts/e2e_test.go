@@ -141,7 +141,7 @@ global:
   scrape_timeout: 900ms
   evaluation_interval: 1s
 scrape_configs:
-  - job_name: ec_exporter
+  - job_name: cros_ec
     static_configs:
       - targets: [%q]
 `, exporter)
