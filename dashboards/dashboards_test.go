@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // TestCommittedJSONIsFresh fails when a committed dashboard differs from what
@@ -187,6 +189,67 @@ func TestDashboardConventions(t *testing.T) {
 		}
 		if !budget {
 			t.Errorf("%s: no schedule-delay panel", f.File)
+		}
+	}
+}
+
+// TestDocsDescribeEveryPanel checks that docs/dashboards.md names every panel.
+func TestDocsDescribeEveryPanel(t *testing.T) {
+	b, err := os.ReadFile("../docs/dashboards.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := string(b)
+	for _, f := range All() {
+		for _, p := range flatten(readDashboard(t, f.File).Panels) {
+			if p.Type == "row" {
+				continue
+			}
+			if !strings.Contains(docs, p.Title) {
+				t.Errorf("docs/dashboards.md does not describe panel %q of %s", p.Title, f.File)
+			}
+		}
+	}
+}
+
+// TestProvisioningExample checks that the Grafana provisioning example is
+// valid YAML of provisioning format 1 with a file provider.
+func TestProvisioningExample(t *testing.T) {
+	for _, f := range []string{
+		"../examples/grafana/provisioning/dashboards/ec_exporter.yml",
+		"../examples/grafana/provisioning/datasources/prometheus.yml",
+	} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc struct {
+			APIVersion int `yaml:"apiVersion"`
+			Providers  []struct {
+				Type    string `yaml:"type"`
+				Options struct {
+					Path string `yaml:"path"`
+				} `yaml:"options"`
+			} `yaml:"providers"`
+			Datasources []struct {
+				Type string `yaml:"type"`
+			} `yaml:"datasources"`
+		}
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if doc.APIVersion != 1 || len(doc.Providers)+len(doc.Datasources) == 0 {
+			t.Errorf("%s: want apiVersion 1 with providers or datasources", f)
+		}
+		for _, p := range doc.Providers {
+			if p.Type != "file" || p.Options.Path == "" {
+				t.Errorf("%s: provider must be type file with options.path", f)
+			}
+		}
+		for _, d := range doc.Datasources {
+			if d.Type != "prometheus" {
+				t.Errorf("%s: datasource type %q, want prometheus", f, d.Type)
+			}
 		}
 	}
 }

@@ -44,7 +44,7 @@ func Device() (dashboard.Dashboard, error) {
 			Mappings(valueText("0", "FAILING", "red", "1", "ok", "green")).
 			WithTarget(query("A", `cros_ec_scrape_collector_success{`+selInstance+`}`, "{{instance}} {{collector}}"))).
 		WithRow(dashboard.NewRowBuilder("Host commands")).
-		WithPanel(timeSeries("Success ratio", "Share of attempted host commands that succeeded, per device.", units.PercentUnit).
+		WithPanel(timeSeries("Success ratio over time", "Share of attempted host commands that succeeded, per device.", units.PercentUnit).
 			Min(0).Max(1).Decimals(3).
 			WithTarget(query("A", `1 - (sum by (instance, device) (rate(cros_ec_command_failures_total{`+selDevice+`}[$__rate_interval])) / sum by (instance, device) (rate(cros_ec_commands_total{`+selDevice+`}[$__rate_interval])))`, "{{instance}} {{device}}"))).
 		WithPanel(timeSeries("Failures by cause", "Failed host commands per second by cause: timeout, checksum, bad_response, ec_result, not_ready, io, busy.", units.OpsPerSecond).

@@ -28,7 +28,7 @@ func Fleet() (dashboard.Dashboard, error) {
 		WithPanel(statPanel("Fleet failure ratio", "Failed share of all host commands in the fleet over the last 5 minutes.", units.PercentUnit, steps("green", 0.01, "yellow", 0.05, "red")).
 			Decimals(3).
 			WithTarget(query("A", `sum(job:cros_ec_command_failures:ratio_rate5m{`+selJob+`})`, "failure ratio"))).
-		WithPanel(timeSeries("Devices down", "Number of ECs whose latest probe failed, per job.", units.Short).
+		WithPanel(timeSeries("Devices down over time", "Number of ECs whose latest probe failed, per job.", units.Short).
 			Min(0).
 			WithTarget(query("A", `sum by (job) (job:cros_ec_up:count{`+selJob+`}) - sum by (job) (job:cros_ec_up:sum{`+selJob+`})`, "{{job}}"))).
 		WithPanel(tablePanel("Worker policies", "How many exporters obtained each scheduling policy and priority.", "Time").
