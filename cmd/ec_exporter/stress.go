@@ -39,6 +39,7 @@ type StressCmd struct {
 	Settle          time.Duration `default:"500ms" help:"Let the load run this long before measuring each policy."`
 	JSON            bool          `name:"json" help:"Print the result as JSON instead of a table."`
 	MaxFailureRatio float64       `default:"1" help:"Exit with status 3 when the tested (last) policy's failure ratio is above this (0-1; 1 = never)."`
+	RuntimeThreads  string        `default:"other" enum:"other,fifo" help:"Policy of the process's other threads (the Go runtime's) during fifo/rr runs: other (as the exporter runs) or fifo (SCHED_FIFO 1, below the worker, above CFS load), an experiment: Go hands a preempted locked goroutine back through those threads (${enum})."`
 }
 
 // stressExitFailures is the exit status when the tested policy failed too often.
@@ -201,13 +202,14 @@ func (c *StressCmd) runPolicy(ctx context.Context, logger *slog.Logger, plan str
 	if ctx.Err() != nil {
 		return nil, errStopped
 	}
-	cfg, err := stressRTConfig(c.RT, logger)
+	cfg, err := c.RT.Config(logger)
 	if err != nil {
 		return nil, fmt.Errorf("stress: %w", err)
 	}
 	cfg.Policy = pol
-	if !pol.RealTime() {
-		cfg.Priority = 0 // --rt.priority applies to fifo/rr; other uses --rt.nice
+	cfg.Priority = 0 // --rt.priority applies to fifo/rr; other uses --rt.nice
+	if pol.RealTime() {
+		cfg.Priority = c.RT.Priority
 	}
 
 	var group *load.Group
@@ -242,6 +244,21 @@ func (c *StressCmd) runPolicy(ctx context.Context, logger *slog.Logger, plan str
 	w, err := rt.Start(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("stress: start %s worker: %w", pol, err)
+	}
+	runtimeThreads := "other"
+	if c.RuntimeThreads == "fifo" && pol.RealTime() {
+		restore, n, err := raiseRuntimeThreads(w.Obtained().TID, 1)
+		if err != nil {
+			_ = w.Close()
+			return nil, err
+		}
+		defer func() {
+			if err := restore(); err != nil {
+				logger.Error("runtime threads stay SCHED_FIFO", "err", err)
+			}
+		}()
+		runtimeThreads = "fifo 1"
+		logger.Debug("runtime threads raised", "threads", n, "policy", "fifo", "priority", 1)
 	}
 	st := &policyStats{}
 	var stopJobs atomic.Bool
@@ -300,6 +317,7 @@ loop:
 		}
 	}
 	pr := newPolicyReport(pol, obtained, dropped, elapsed, st, kids)
+	pr.RuntimeThreads = runtimeThreads
 	return &pr, runErr
 }
 

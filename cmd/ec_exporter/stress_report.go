@@ -82,6 +82,7 @@ type loadReport struct {
 type policyReport struct {
 	Policy          string                   `json:"policy"`
 	Worker          workerReport             `json:"worker"`
+	RuntimeThreads  string                   `json:"runtime_threads"` // policy of the process's other threads during the run
 	Elapsed         float64                  `json:"elapsed_seconds"`
 	Transfers       uint64                   `json:"transfers"`
 	Successes       uint64                   `json:"successes"`
@@ -235,6 +236,7 @@ func (r *stressReport) writeTable(w io.Writer) error {
 		}
 		return fmt.Sprintf("%s nice %d", p.Worker.Policy, p.Worker.Nice)
 	})
+	row("runtime threads", func(p *policyReport) string { return p.RuntimeThreads })
 	row("memory locked", func(p *policyReport) string { return yesNo(p.Worker.MemoryLocked) })
 	row("ran for", func(p *policyReport) string { return secDur(p.Elapsed).Round(time.Millisecond).String() })
 	row("transfers", func(p *policyReport) string { return u(p.Transfers) })

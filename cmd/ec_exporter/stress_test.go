@@ -264,6 +264,13 @@ func TestStressShortRun(t *testing.T) {
 		t.Errorf("files left in %s: %v", dir, ents)
 	}
 	stressEventually(t, "goroutines back", func() bool { return runtime.NumGoroutine() <= goroutines })
+	// The worker threads have exited (the rt worker names its thread).
+	comms, _ := filepath.Glob("/proc/self/task/*/comm")
+	for _, f := range comms {
+		if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) == "ec-worker" {
+			t.Errorf("worker thread left: %s", f)
+		}
+	}
 }
 
 // stressEventually polls cond for up to 20 s (a liveness bound, not a timing check).
