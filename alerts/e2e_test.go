@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -110,9 +111,11 @@ func shortFor(rules, d string) string {
 }
 
 // TestEndToEndWithPrometheus runs the exporter on the simulated EC with 30 %
-// of commands timing out, lets a real Prometheus scrape it every second with
-// a copy of the rules (for: shortened to 2s), and checks through the HTTP API
-// that every rule is healthy, that CrosEcCommandFailureRatioHigh fires, and
+// of commands timing out and an EC reboot every 8 s, lets a real Prometheus
+// scrape it every second with a copy of the rules (for: shortened to 2s), and
+// checks through the HTTP API that every rule is healthy, that
+// CrosEcCommandFailureRatioHigh fires at both severities and
+// CrosEcResetDetected fires, that the exporter-health alerts stay quiet, and
 // that every dashboard query returns data. Native-histogram queries go to a
 // second Prometheus run with --enable-feature=native-histograms (on 2.42 that
 // flag replaces the classic buckets, so it cannot be the same server).
@@ -122,7 +125,8 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 	}
 	promBin := needTool(t, "prometheus")
 	start := time.Now()
-	exporter := startExporter(t, "--sim.fault.timeout=0.3")
+	// 30 % of commands time out, and the simulated EC reboots every 8 s (1 s silent).
+	exporter := startExporter(t, "--sim.fault.timeout=0.3", "--sim.fault.reboot-every=8s", "--sim.fault.reboot-silence=1s")
 
 	files := map[string]string{}
 	for _, name := range RuleFiles() {
@@ -148,10 +152,12 @@ scrape_configs:
 	classic := startPrometheus(t, promBin, "rule_files: [recording.yml, alerts.yml]\n"+scrapeCfg, files)
 	native := startPrometheus(t, promBin, scrapeCfg, nil, "--enable-feature=native-histograms")
 
-	// The failure-ratio alert fires (30 % > 5 %: critical; > 1 %: warning).
+	// The failure-ratio alert fires (30 % > 5 %: critical; > 1 %: warning),
+	// and so does the reset alert.
 	deadline := start.Add(50 * time.Second)
 	fired := map[string]bool{}
-	for len(fired) < 2 {
+	want := []string{"CrosEcCommandFailureRatioHigh/warning", "CrosEcCommandFailureRatioHigh/critical", "CrosEcResetDetected/warning"}
+	for len(fired) < len(want) {
 		var data struct {
 			Alerts []struct {
 				Labels map[string]string `json:"labels"`
@@ -163,14 +169,23 @@ scrape_configs:
 			t.Fatal(err)
 		}
 		for _, a := range data.Alerts {
-			if a.Labels["alertname"] == "CrosEcCommandFailureRatioHigh" && a.State == "firing" && !fired[a.Labels["severity"]] {
-				fired[a.Labels["severity"]] = true
-				t.Logf("CrosEcCommandFailureRatioHigh %s firing after %v: ratio %s, labels %v",
-					a.Labels["severity"], time.Since(start).Round(time.Second), a.Value, a.Labels)
+			key := a.Labels["alertname"] + "/" + a.Labels["severity"]
+			if a.State == "firing" && slices.Contains(want, key) && !fired[key] {
+				fired[key] = true
+				t.Logf("%s firing after %v: value %s, labels %v", key, time.Since(start).Round(time.Second), a.Value, a.Labels)
+			}
+			// Alerts that must stay quiet while the exporter is scraped and its worker is real-time.
+			switch a.Labels["alertname"] {
+			case "CrosEcExporterDown", "CrosEcProbeMissing":
+				t.Errorf("%s is %s although the exporter is scraped: %v", key, a.State, a.Labels)
+			case "CrosEcWorkerNotRealTime":
+				if a.Labels["policy"] == "fifo" || a.Labels["policy"] == "rr" {
+					t.Errorf("%s is %s for a real-time worker: %v", key, a.State, a.Labels)
+				}
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("CrosEcCommandFailureRatioHigh did not fire at both severities within %v (fired: %v)", deadline.Sub(start), fired)
+			t.Fatalf("not all of %v fired within %v (fired: %v)", want, deadline.Sub(start), fired)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
