@@ -1,12 +1,18 @@
 package dashboards
 
+//lint:file-ignore SA1019 The classic dashboard schema (v1) is deliberate; see common.go.
+
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -252,4 +258,37 @@ func TestProvisioningExample(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestCommittedJSONMatchesSchema decodes each committed file strictly with the
+// SDK's Grafana schema types (unknown or mistyped fields fail) and validates it.
+func TestCommittedJSONMatchesSchema(t *testing.T) {
+	plugins.RegisterDefaultPlugins() // panel and query types, for decoding
+	for _, f := range All() {
+		b, err := os.ReadFile(f.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var d dashboard.Dashboard
+		if err := sdkErr(d.UnmarshalJSONStrict(b)); err != nil {
+			t.Errorf("%s: strict decode: %v", f.File, err)
+			continue
+		}
+		if err := sdkErr(d.Validate()); err != nil {
+			t.Errorf("%s: %v", f.File, err)
+		}
+		if len(d.Panels) == 0 || d.Uid == nil {
+			t.Errorf("%s: decoded without panels or uid", f.File)
+		}
+	}
+}
+
+// sdkErr works around the SDK (v0.0.22) returning an empty cog.BuildErrors,
+// a typed nil, as a non-nil error when there is nothing wrong.
+func sdkErr(err error) error {
+	var be cog.BuildErrors
+	if errors.As(err, &be) && len(be) == 0 {
+		return nil
+	}
+	return err
 }
