@@ -18,11 +18,23 @@ type Config struct {
 	Required bool   // fail Start instead of falling back to SCHED_OTHER when real time is not permitted
 
 	// WakeupInterval enables the cyclictest-style wake-up probe: the thread sleeps to absolute
-	// CLOCK_MONOTONIC deadlines this far apart and reports each overshoot to OnWakeup. 0 = off.
+	// CLOCK_MONOTONIC deadlines this far apart (on multiples of the interval since the clock's
+	// origin) and reports each overshoot to OnWakeup. 0 = off.
 	WakeupInterval time.Duration
 	// OnWakeup receives each wake-up overshoot, on the worker thread (never concurrently with a Job).
 	// It must not block or allocate.
 	OnWakeup func(overshoot time.Duration)
+
+	// ConfineRuntime pins every other thread of the process (sysmon, the template thread, the
+	// threads running other goroutines; later threads inherit it) to the allowed CPUs not in CPUs,
+	// so the worker never preempts a runtime thread it then has to wait for (see the package doc).
+	// Needs CPUs to leave at least one allowed CPU to the rest of the process. It also fixes
+	// GOMAXPROCS at its current value (runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))), since the runtime
+	// would otherwise lower it to match the narrowed affinity.
+	ConfineRuntime bool
+	// RuntimeNice, with ConfineRuntime, is the nice value given to those other threads (0 = leave),
+	// e.g. -20 so that the runtime's helpers are not starved by nice −20 CPU hogs.
+	RuntimeNice int
 
 	QueueSize int          // capacity of the Submit queue (rounded up to a power of two); 0 = DefaultQueueSize
 	Logger    *slog.Logger // receives the one fallback warning and setup errors; nil = slog.Default()
@@ -98,6 +110,12 @@ func (cfg Config) validate() (Config, error) {
 	}
 	if cfg.Nice < -20 || cfg.Nice > 19 {
 		return cfg, fmt.Errorf("rt: nice %d out of range: use -20..19", cfg.Nice)
+	}
+	if cfg.RuntimeNice < -20 || cfg.RuntimeNice > 19 {
+		return cfg, fmt.Errorf("rt: runtime nice %d out of range: use -20..19", cfg.RuntimeNice)
+	}
+	if cfg.ConfineRuntime && len(cfg.CPUs) == 0 {
+		return cfg, errors.New("rt: ConfineRuntime needs CPUs: give the worker its own CPU(s), e.g. the last one")
 	}
 	for _, c := range cfg.CPUs {
 		if c < 0 || c >= MaxCPU {

@@ -1,13 +1,121 @@
 // Package rt runs jobs on one dedicated, real-time OS thread and measures, honestly, how late they
-// start.
+// start. It is Linux-only and imports nothing from Prometheus: results leave as Stamps passed to
+// jobs and as wake-up overshoots passed to Config.OnWakeup.
 //
-// A Worker locks a goroutine to its thread for the thread's whole life (runtime.LockOSThread, never
-// unlocked: when the goroutine returns, the runtime kills the thread) and configures the thread
-// through golang.org/x/sys/unix: sched_setattr with SCHED_FIFO (default), SCHED_RR or SCHED_OTHER with
-// a nice value, always with SCHED_FLAG_RESET_ON_FORK so that a fork/exec never inherits real-time
-// priority; an optional CPU affinity; optional mlockall(MCL_CURRENT|MCL_FUTURE); a 1 ns timer slack;
-// and a pre-grown goroutine stack. What the thread actually got is read back from the kernel
-// (sched_getattr, sched_getaffinity, VmLck) and reported by Obtained.
+// # The thread
 //
-// The package is Linux-only.
+// Start launches a goroutine that calls runtime.LockOSThread and never unlocks: when the worker is
+// closed the goroutine returns and the runtime terminates the thread, so its changed scheduling
+// state can never leak to other goroutines. On that thread Start, in order: names it (Config.Name,
+// visible in ps -L / top -H); sets a 1 ns timer slack (PR_SET_TIMERSLACK; the kernel already uses 0
+// for RT tasks); sets the CPU affinity (Config.CPUs); sets the policy with sched_setattr, always
+// with SCHED_FLAG_RESET_ON_FORK so that anything forked or exec'd from the thread starts as plain
+// SCHED_OTHER; calls mlockall(MCL_CURRENT|MCL_FUTURE) if Config.Mlock (process-wide: heap, stacks and
+// later mappings are faulted in and locked); grows the goroutine stack by touching 64 KiB of frames
+// so that stack growth (a copy) does not happen on the real-time path; and finally reads back what
+// it got from the kernel (sched_getattr, sched_getaffinity, VmLck in /proc/self/status) into
+// Obtained. The TID, policy and priority there are the kernel's, not the requested values.
+//
+// # Priority 50
+//
+// The default real-time priority is 50, the value the kernel's sched_set_fifo() gives its own
+// real-time helpers (MAX_RT_PRIO/2), among them cros_ec_spi's transfer worker and the SPI core's
+// message pump when a controller asks for real-time pumping. Running at the same priority puts the
+// exporter's EC transfers on a par with the kernel's own EC traffic: above every SCHED_OTHER task
+// (the nice −20 CPU hogs and I/O floods that starve a normal thread), but not above threaded IRQ
+// handlers (also FIFO 50 and scheduled round in FIFO order) or anything an administrator deliberately
+// put higher. A higher priority would let a buggy job starve the interrupt threads the SPI transfer
+// itself needs. Priorities 1–99 are accepted.
+//
+// # Without permission
+//
+// Real-time policies need CAP_SYS_NICE or an RLIMIT_RTPRIO at least as high as the priority (and,
+// with cgroup v1 RT group scheduling, RT runtime in the cgroup). When sched_setattr answers EPERM the
+// worker falls back to SCHED_OTHER (with Config.Nice if permitted, else nice 0), logs exactly one
+// warning that names the fix (setcap cap_sys_nice+ep, systemd AmbientCapabilities=CAP_SYS_NICE or
+// LimitRTPRIO=, cpu.rt_runtime_us), and Obtained says policy other. With Config.Required the same
+// refusal is a Start error instead.
+//
+// # Honest timing
+//
+// Every schedule delay is Stamps.Started − Stamps.Intended, both on CLOCK_MONOTONIC read through the
+// vDSO (no syscall, no allocation). For periodic jobs (Every) the worker thread itself keeps absolute
+// deadlines, like cyclictest's next: Intended is the deadline, so a late run is measured from when it
+// should have started, never from when some possibly starved goroutine got round to asking. A run
+// late by more than one interval stands for all the deadlines it missed: Intended is the oldest,
+// Stamps.Missed counts the rest (skipped, as cyclictest skips), so the caller can account for them
+// (coordinated omission). One-off jobs (Submit) are stamped when Submit is called, by the caller;
+// the delay includes everything between the two stamps: queueing behind other jobs, waking the
+// thread, the Go runtime and the kernel scheduler. The Submit queue is a bounded lock-free ring
+// (producers never block and the worker never waits for a producer); a full queue returns
+// ErrQueueFull and is counted in Dropped, as are jobs still queued at Close. No allocation per job
+// or per wake-up (tested with testing.AllocsPerRun).
+//
+// The wake-up probe (Config.WakeupInterval > 0) is cyclictest's measurement on the worker thread:
+// sleep to an absolute CLOCK_MONOTONIC deadline, read the clock, report now − deadline to OnWakeup,
+// advance next += interval and skip forward when behind. A sample is taken only when the thread was
+// actually asleep for that deadline; deadlines that pass while a job runs are counted in
+// WakeupsSkipped (cyclictest has no jobs; here the job's own delay is what Stamps report).
+//
+// # How the thread waits: futex in the kernel, not a channel
+//
+// Between jobs the thread sleeps in the kernel, in one futex(FUTEX_WAIT_BITSET) call whose timeout
+// is the absolute CLOCK_MONOTONIC deadline min(next periodic job, next wake-up probe). That is the
+// same hrtimer sleep as clock_nanosleep(TIMER_ABSTIME) (same clock, absolute, same slack rules), but
+// it can also be ended early: Submit, Every and Close bump the futex word and, only if the worker is
+// asleep, FUTEX_WAKE it. No signal is involved, so there is no EINTR storm and no interplay with
+// the runtime's SIGURG preemption; EINTR from other signals just loops (deadlines are absolute).
+// The wait goes through unix.Syscall6, i.e. the runtime's entersyscall/exitsyscall, never
+// RawSyscall: a goroutine blocked in a raw syscall keeps its P "running", and a GC stop-the-world
+// would wait for it.
+//
+// The alternative, a locked goroutine blocked on a channel (and a Go timer for deadlines), was
+// measured in the same conditions (tools/rtbench, docs/benchmarks.md) and rejected: with nice −20
+// CPU hogs on both cores, its timer wake-ups had p50 ≈ 1 ms and tails of hundreds of ms, and channel
+// Submit delays p99 ≈ 2.6 ms, because every hop before the final futex hand-off to the FIFO thread
+// (readying the goroutine, an M picking it from a run queue, the timer being run by some P) is done
+// by ordinary SCHED_OTHER runtime threads that the hogs starve. The futex path's p50/p99 (17/53 µs
+// wake-up) equal a bare clock_nanosleep loop's and cyclictest's.
+//
+// # GOMAXPROCS and the syscall return path
+//
+// Waking from the futex is not the end: exitsyscall must give the goroutine a P before any Go code
+// runs. If the P it had is still its own (sysmon did not retake it), that is a CAS. Sysmon retakes a
+// P blocked in a syscall when the syscall has lasted 10 ms, or after one sysmon tick (≥ 20 µs) if
+// that P has queued goroutines or no other P is idle. The worker then needs an idle P; if every P is
+// busy running goroutines, the worker's goroutine goes to the global run queue and the FIFO thread
+// sleeps until some other (SCHED_OTHER) thread schedules it: the Go scheduler's time slice, 10 ms and
+// more. Measured under CPU hogs with two CPU-bound goroutines in the same process: GOMAXPROCS=2 gave
+// wake-up p99 ≈ 15 ms; GOMAXPROCS=4 gave 49 µs. So keep at least one P idle beside the worker:
+// a binary that also does CPU-heavy work should set GOMAXPROCS ≥ (CPU-bound goroutines) + 2
+// (e.g. runtime.GOMAXPROCS(runtime.NumCPU()+2)). With Go ≥ 1.25 setting it also stops the periodic
+// GOMAXPROCS re-evaluation, whose update stops the world. Jobs should not wake other goroutines
+// (a goroutine readied from the worker lands in the worker P's run queue, which invites the retake).
+//
+// # GC off the job path
+//
+// The job path allocates nothing, so the worker never does GC assist work and never triggers a GC.
+// While the worker sleeps in the futex the GC can stop the world and scan its stack without waiting
+// for it; if the worker wakes during a stop-the-world it waits in exitsyscall until the world
+// restarts (normally tens of µs). During a GC cycle, background mark workers occupy up to 25 % of the
+// Ps, which makes an idle P rarer (see above). For the binary: keep GC cycles rare with
+// debug.SetGCPercent(400) (or GOGC) plus debug.SetMemoryLimit as a backstop, and avoid
+// runtime.ReadMemStats, goroutine profiles and runtime/trace in production (they stop the world).
+// The pre-grown stack may be shrunk by a GC while the worker runs Go code (not while it is in a
+// syscall); GODEBUG=gcshrinkstackoff=1 prevents that if it ever shows up. Jobs should finish well
+// under 10 ms: a goroutine running longer is preempted by sysmon (SIGURG), and a preempted locked
+// goroutine must be rescheduled through the Go scheduler.
+//
+// # What limits it: the runtime's own SCHED_OTHER threads
+//
+// Under nice −20 CPU hogs the Go worker matches cyclictest at p50 and p99, but its rare worst cases
+// are worse: over 180 s, cyclictest's maximum was 31 ms while Go threads (this worker and also a
+// bare clock_nanosleep loop) saw single stalls of 55–578 ms. The likely cause is a priority
+// inversion inside the runtime: since Go 1.26, sysmon briefly holds the scan bit of a goroutine in a
+// syscall (setBlockOnExitSyscall) while deciding whether to retake its P, and a goroutine that
+// returns from the syscall in that window spins in exitsyscall (procyield/sched_yield) until sysmon
+// lets go. When the FIFO thread wakes on the CPU where sysmon (nice 0) is running, it preempts
+// sysmon and then spins waiting for it, and sysmon must be migrated to the other CPU, where the
+// nice −20 hogs leave it almost no time. See docs/benchmarks.md for the figures and the mitigation
+// measured (pinning the runtime's other threads away from the worker's CPU).
 package rt

@@ -3,8 +3,10 @@ package rt
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +64,15 @@ func Start(cfg Config) (*Worker, error) {
 	go w.run(ready)
 	if err := <-ready; err != nil {
 		return nil, err
+	}
+	if cfg.ConfineRuntime {
+		// Pin GOMAXPROCS first: the runtime re-derives it from the process's CPU affinity about once
+		// a second and would otherwise drop it to the number of CPUs left to the other threads.
+		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+		if err := confineOthers(w.obtained.TID, w.obtained.CPUs, cfg.RuntimeNice); err != nil {
+			_ = w.Close()
+			return nil, err
+		}
 	}
 	return w, nil
 }
@@ -181,8 +192,8 @@ func (w *Worker) wake() {
 func (w *Worker) loop() {
 	probe := int64(w.cfg.WakeupInterval)
 	var probeNext int64
-	if probe > 0 {
-		probeNext = nanotime() + probe
+	if probe > 0 { // deadlines on multiples of the interval (cyclictest -A style), from the next one on
+		probeNext = (nanotime()/probe + 1) * probe
 	}
 	slept := noDeadline // the deadline the thread was asleep for, until the first pass after waking
 	for {
@@ -399,6 +410,42 @@ func (w *Worker) readBack(tid int) error {
 	}
 	w.cfg.Logger.Debug("rt: worker thread ready", "tid", tid, "policy", p.String(), "priority", attr.Priority,
 		"nice", attr.Nice, "cpus", FormatCPUList(w.obtained.CPUs), "memory_locked", w.obtained.MemoryLocked)
+	return nil
+}
+
+// confineOthers pins every thread of the process but worker to the allowed CPUs outside
+// workerCPUs and sets their nice value (0 = leave). Two passes catch threads created meanwhile.
+func confineOthers(worker int, workerCPUs []int, nice int) error {
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(unix.Getpid(), &allowed); err != nil {
+		return fmt.Errorf("rt: confine runtime: read process affinity: %w", err)
+	}
+	for _, c := range workerCPUs {
+		allowed.Clear(c)
+	}
+	if allowed.Count() == 0 {
+		return fmt.Errorf("rt: confine runtime: the worker's CPUs %s leave no CPU for the rest of the process: give the worker fewer CPUs",
+			FormatCPUList(workerCPUs))
+	}
+	for range 2 {
+		tids, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return fmt.Errorf("rt: confine runtime: %w", err)
+		}
+		for _, e := range tids {
+			tid, err := strconv.Atoi(e.Name())
+			if err != nil || tid == worker {
+				continue
+			}
+			err = unix.SchedSetaffinity(tid, &allowed)
+			if err == nil && nice != 0 {
+				err = unix.Setpriority(unix.PRIO_PROCESS, tid, nice)
+			}
+			if err != nil && !errors.Is(err, unix.ESRCH) { // ESRCH: the thread just exited
+				return fmt.Errorf("rt: confine runtime: thread %d to CPUs %s nice %d: %w", tid, FormatCPUList(cpuList(&allowed)), nice, err)
+			}
+		}
+	}
 	return nil
 }
 

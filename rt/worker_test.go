@@ -180,6 +180,8 @@ func TestBadConfig(t *testing.T) {
 		{Config{WakeupInterval: time.Nanosecond}, "too short"},
 		{Config{QueueSize: -1}, "queue size -1"},
 		{Config{Name: "a-much-too-long-thread-name"}, "too long"},
+		{Config{ConfineRuntime: true}, "ConfineRuntime needs CPUs"},
+		{Config{RuntimeNice: -30}, "runtime nice -30"},
 	}
 	for _, tt := range tests {
 		tt.cfg.Logger = quietLogger()
@@ -622,3 +624,65 @@ func TestZeroAllocsPerWakeup(t *testing.T) {
 }
 
 func ptr[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
+
+func TestConfineRuntime(t *testing.T) {
+	requireRT(t)
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 CPUs")
+	}
+	var all unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { // undo for the other tests
+		tids, _ := os.ReadDir("/proc/self/task")
+		for _, e := range tids {
+			tid, _ := strconv.Atoi(e.Name())
+			_ = unix.SchedSetaffinity(tid, &all)
+			_ = unix.Setpriority(unix.PRIO_PROCESS, tid, 0)
+		}
+	})
+	last := runtime.NumCPU() - 1
+	w := start(t, Config{Policy: FIFO, CPUs: []int{last}, ConfineRuntime: true, RuntimeNice: -5})
+	worker := w.Obtained().TID
+	tids, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	others := 0
+	for _, e := range tids {
+		tid, _ := strconv.Atoi(e.Name())
+		cpus := taskStatus(t, tid, "Cpus_allowed_list")
+		_, _, nice := taskStat(t, tid)
+		if tid == worker {
+			if cpus != strconv.Itoa(last) || nice != 0 {
+				t.Errorf("worker thread: CPUs %q nice %d, want %d and 0", cpus, nice, last)
+			}
+			continue
+		}
+		others++
+		if strings.Contains(","+cpus+",", ","+strconv.Itoa(last)+",") || strings.HasSuffix(cpus, "-"+strconv.Itoa(last)) {
+			t.Errorf("thread %d: CPUs %q include the worker's CPU %d", tid, cpus, last)
+		}
+		if nice != -5 {
+			t.Errorf("thread %d: nice %d, want -5", tid, nice)
+		}
+	}
+	if others == 0 {
+		t.Error("no other threads seen")
+	}
+	// A goroutine started now runs on a thread that inherited the confinement.
+	done := make(chan string)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		done <- taskStatus(t, unix.Gettid(), "Cpus_allowed_list")
+	}()
+	if got := <-done; got == strconv.Itoa(last) {
+		t.Errorf("a new goroutine's thread runs on the worker's CPU only: %q", got)
+	}
+	if _, err := Start(Config{CPUs: []int{0, last}, ConfineRuntime: true, Logger: quietLogger()}); err == nil ||
+		!strings.Contains(err.Error(), "leave no CPU") {
+		t.Errorf("ConfineRuntime with all CPUs: err %v, want 'leave no CPU'", err)
+	}
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real-time worker benchmark (issue #3): in one run per load case, side by side under the same
 # load, cyclictest at SCHED_FIFO 50 / 1 ms, the Go worker's wake-up probe and periodic-job schedule
-# delay at SCHED_FIFO 50 (tools/rtbench), and a SCHED_OTHER Go worker's schedule delay.
+# delay at SCHED_FIFO 50 (tools/rtbench), a SCHED_OTHER Go worker's schedule delay, and a FIFO worker
+# on the last CPU with the rest of its process confined to the other CPUs (rt.Config.ConfineRuntime).
 # Load cases: "cpu" = nice -n -20 stress-ng --cpu 0 (every core); "cpu+hdd" = that plus a
 # direct-I/O + fsync disk flood (stress-ng --hdd). Then "decide": rt.Worker (futex wait) vs a
 # channel-woken locked goroutine vs a bare clock_nanosleep loop, one after another under CPU load;
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/.."
 mkdir -p "$OUT"
 go build -o "$OUT/rtbench" ./tools/rtbench
 B="$OUT/rtbench"
+last=$(($(nproc) - 1))
 loadpids=()
 stop_load() {
 	for p in "${loadpids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -53,15 +55,20 @@ for c in $CASES; do
 		p2=$!
 		"$B" run -mode worker -policy other -every 1ms -d "${D}s" -out "$OUT/$n-other" >"$OUT/$n-other.log" &
 		p3=$!
-		wait $p1 $p2 $p3
+		"$B" run -mode worker -policy fifo -priority 50 -wakeup 1ms -every 1ms -cpus "$last" -confine -runtime-nice -20 \
+			-d "${D}s" -out "$OUT/$n-conf" >"$OUT/$n-conf.log" &
+		p4=$!
+		wait $p1 $p2 $p3 $p4
 		echo "# load average after $c: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/env.txt"
 		stop_load
 		"$B" report -title "### load: $c (nice -n -20 stress-ng --cpu 0$([[ $c == *hdd* ]] && echo ' + stress-ng --hdd 2 --hdd-opts direct,fsync'))" \
 			-cyclictest "cyclictest -p50 -i1000 (wake-up)=$OUT/$n-cyclictest.txt" \
 			-wakeup "Go rt.Worker FIFO 50 wake-up probe=$OUT/$n-fifo-wakeup.hist" \
 			-fifo "Go rt.Worker FIFO 50 schedule delay (Every 1ms)=$OUT/$n-fifo-every.hist" \
-			-other "Go rt.Worker OTHER schedule delay (Every 1ms)=$OUT/$n-other-every.hist" | tee "$OUT/$n-report.md"
-		cat "$OUT/$n-fifo.log" "$OUT/$n-other.log" | grep '^#' | tee -a "$OUT/$n-report.md"
+			-other "Go rt.Worker OTHER schedule delay (Every 1ms)=$OUT/$n-other-every.hist" \
+			"Go FIFO 50 on CPU $last, runtime confined (nice -20) wake-up probe=$OUT/$n-conf-wakeup.hist" \
+			"Go FIFO 50 on CPU $last, runtime confined (nice -20) schedule delay=$OUT/$n-conf-every.hist" | tee "$OUT/$n-report.md"
+		cat "$OUT/$n-fifo.log" "$OUT/$n-other.log" "$OUT/$n-conf.log" | grep '^#' | sed 's/^# rtbench run //' | tee -a "$OUT/$n-report.md"
 		;;
 	decide)
 		d=$(((D + 1) / 2))

@@ -38,6 +38,8 @@ type runFlags struct {
 	out         string
 	gcChurn     int
 	busy        int
+	runtimeNice int
+	confine     bool
 }
 
 func run(args []string) error {
@@ -56,6 +58,8 @@ func run(args []string) error {
 	fs.DurationVar(&f.duration, "d", 60*time.Second, "duration")
 	fs.StringVar(&f.out, "out", "rtbench", "output prefix: writes <out>-wakeup.hist, <out>-every.hist, <out>-submit.hist")
 	fs.IntVar(&f.gcChurn, "gc-churn", 0, "MB/s of garbage allocated by a background goroutine (0 = none), to show GC's effect")
+	fs.BoolVar(&f.confine, "confine", false, "rt.Config.ConfineRuntime: pin the process's other threads off the worker's -cpus")
+	fs.IntVar(&f.runtimeNice, "runtime-nice", 0, "rt.Config.RuntimeNice (with -confine): nice of the process's other threads")
 	fs.IntVar(&f.busy, "busy", 0, "number of CPU-bound goroutines in this process (they compete for Ps with the worker)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,6 +81,7 @@ func run(args []string) error {
 		f.priority = 0
 	}
 	cfg := rt.Config{Policy: policy, Priority: f.priority, Nice: f.nice, CPUs: cpus, Mlock: f.mlock, QueueSize: 256,
+		ConfineRuntime: f.confine, RuntimeNice: f.runtimeNice,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), Name: "rtbench-" + f.mode}
 
 	stop := make(chan struct{})
@@ -174,8 +179,15 @@ func runWorker(cfg rt.Config, f runFlags, res *results, stop <-chan struct{}) (s
 	}
 	o := w.Obtained()
 	if f.every > 0 {
-		// Phase the periodic job against the probe: both start counting from about now.
-		w.EveryFrom(time.Now().Add(f.every+f.everyOffset), f.every, &everyJob{h: res.every, res: res, interval: f.every})
+		// The probe's deadlines are multiples of its interval on CLOCK_MONOTONIC; put the periodic
+		// job's deadlines -every-offset after such a multiple, so the two do not coincide.
+		first := time.Now()
+		if f.wakeup > 0 {
+			now := nanotime()
+			target := (now/int64(f.wakeup)+2)*int64(f.wakeup) + int64(f.everyOffset)
+			first = first.Add(time.Duration(target - now))
+		}
+		w.EveryFrom(first, f.every, &everyJob{h: res.every, res: res, interval: f.every})
 	}
 	if f.submit > 0 {
 		go produce(f.submit, stop, func() error { return w.Submit(&submitJob{h: res.submit}) }, &res.refused)
