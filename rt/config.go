@@ -28,7 +28,8 @@ type Config struct {
 	// ConfineRuntime pins every other thread of the process (sysmon, the template thread, the
 	// threads running other goroutines; later threads inherit it) to the allowed CPUs not in CPUs,
 	// so the worker never preempts a runtime thread it then has to wait for (see the package doc).
-	// Needs CPUs to leave at least one allowed CPU to the rest of the process. It also fixes
+	// CPUs must leave at least one allowed CPU to the rest of the process; with CPUs empty the
+	// worker gets the last CPU the process may use (2 or more needed). It also fixes
 	// GOMAXPROCS at its current value (runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))), since the runtime
 	// would otherwise lower it to match the narrowed affinity.
 	ConfineRuntime bool
@@ -113,9 +114,6 @@ func (cfg Config) validate() (Config, error) {
 	}
 	if cfg.RuntimeNice < -20 || cfg.RuntimeNice > 19 {
 		return cfg, fmt.Errorf("rt: runtime nice %d out of range: use -20..19", cfg.RuntimeNice)
-	}
-	if cfg.ConfineRuntime && len(cfg.CPUs) == 0 {
-		return cfg, errors.New("rt: ConfineRuntime needs CPUs: give the worker its own CPU(s), e.g. the last one")
 	}
 	for _, c := range cfg.CPUs {
 		if c < 0 || c >= MaxCPU {

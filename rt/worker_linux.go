@@ -33,6 +33,7 @@ type Worker struct {
 	ts        unix.Timespec
 	periodics []*periodicJob
 	futexErr  bool
+	inherited unix.CPUSet // the thread's affinity before setup: the CPUs the process may use
 }
 
 type periodicJob struct {
@@ -53,6 +54,17 @@ func Start(cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.ConfineRuntime && len(cfg.CPUs) == 0 {
+		var allowed unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+			return nil, fmt.Errorf("rt: confine runtime: read process affinity: %w", err)
+		}
+		cpus := cpuList(&allowed)
+		if len(cpus) < 2 {
+			return nil, fmt.Errorf("rt: confine runtime needs 2 or more CPUs, the process may use %s: turn ConfineRuntime off", FormatCPUList(cpus))
+		}
+		cfg.CPUs = cpus[len(cpus)-1:]
+	}
 	w := &Worker{
 		cfg:       cfg,
 		clk:       newClock(),
@@ -69,7 +81,7 @@ func Start(cfg Config) (*Worker, error) {
 		// Pin GOMAXPROCS first: the runtime re-derives it from the process's CPU affinity about once
 		// a second and would otherwise drop it to the number of CPUs left to the other threads.
 		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-		if err := confineOthers(w.obtained.TID, w.obtained.CPUs, cfg.RuntimeNice); err != nil {
+		if err := confineOthers(w.obtained.TID, w.inherited, w.obtained.CPUs, cfg.RuntimeNice); err != nil {
 			_ = w.Close()
 			return nil, err
 		}
@@ -78,9 +90,27 @@ func Start(cfg Config) (*Worker, error) {
 }
 
 func (w *Worker) run(ready chan<- error) {
+	// Stay off the main thread: a locked goroutine that exits there wedges it instead of ending it,
+	// and its affinity is what tools read as the process's. If this goroutine landed there, hold the
+	// main thread while a fresh goroutine locks another thread, then let go.
+	if unix.Gettid() == unix.Getpid() {
+		runtime.LockOSThread()
+		locked := make(chan struct{})
+		go w.runLocked(ready, locked)
+		<-locked
+		runtime.UnlockOSThread() // nothing about the main thread was changed
+		return
+	}
+	w.runLocked(ready, nil)
+}
+
+func (w *Worker) runLocked(ready chan<- error, locked chan<- struct{}) {
 	// Never unlocked: the thread's scheduling state is changed for good, so when this goroutine
 	// returns the runtime terminates the thread instead of reusing it.
 	runtime.LockOSThread()
+	if locked != nil {
+		close(locked)
+	}
 	defer close(w.done)
 	if err := w.setup(); err != nil {
 		ready <- err
@@ -318,6 +348,9 @@ func (w *Worker) setup() error {
 	setThreadName(cfg.Name)
 	// 1 ns timer slack (0 would mean "the default", 50µs); the kernel already uses 0 for RT tasks.
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
+	if err := unix.SchedGetaffinity(0, &w.inherited); err != nil {
+		return fmt.Errorf("rt: read CPU affinity: %w", err)
+	}
 	if len(cfg.CPUs) > 0 {
 		var set unix.CPUSet
 		set.Zero()
@@ -415,11 +448,7 @@ func (w *Worker) readBack(tid int) error {
 
 // confineOthers pins every thread of the process but worker to the allowed CPUs outside
 // workerCPUs and sets their nice value (0 = leave). Two passes catch threads created meanwhile.
-func confineOthers(worker int, workerCPUs []int, nice int) error {
-	var allowed unix.CPUSet
-	if err := unix.SchedGetaffinity(unix.Getpid(), &allowed); err != nil {
-		return fmt.Errorf("rt: confine runtime: read process affinity: %w", err)
-	}
+func confineOthers(worker int, allowed unix.CPUSet, workerCPUs []int, nice int) error {
 	for _, c := range workerCPUs {
 		allowed.Clear(c)
 	}

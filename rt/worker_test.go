@@ -118,6 +118,9 @@ func TestPolicyReadBack(t *testing.T) {
 			if attr.Flags&unix.SCHED_FLAG_RESET_ON_FORK == 0 {
 				t.Errorf("SCHED_FLAG_RESET_ON_FORK not set: flags %#x", attr.Flags)
 			}
+			if o.TID == unix.Getpid() {
+				t.Errorf("worker runs on the main thread (TID %d)", o.TID)
+			}
 			if o.TID == unix.Gettid() {
 				t.Errorf("worker TID %d is the test goroutine's thread", o.TID)
 			}
@@ -180,7 +183,6 @@ func TestBadConfig(t *testing.T) {
 		{Config{WakeupInterval: time.Nanosecond}, "too short"},
 		{Config{QueueSize: -1}, "queue size -1"},
 		{Config{Name: "a-much-too-long-thread-name"}, "too long"},
-		{Config{ConfineRuntime: true}, "ConfineRuntime needs CPUs"},
 		{Config{RuntimeNice: -30}, "runtime nice -30"},
 	}
 	for _, tt := range tests {
@@ -643,7 +645,7 @@ func TestConfineRuntime(t *testing.T) {
 		}
 	})
 	last := runtime.NumCPU() - 1
-	w := start(t, Config{Policy: FIFO, CPUs: []int{last}, ConfineRuntime: true, RuntimeNice: -5})
+	w := start(t, Config{Policy: FIFO, ConfineRuntime: true, RuntimeNice: -5}) // CPUs empty: the last CPU
 	worker := w.Obtained().TID
 	tids, err := os.ReadDir("/proc/self/task")
 	if err != nil {

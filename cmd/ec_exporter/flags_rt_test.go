@@ -31,6 +31,8 @@ func TestRTFlagsConfig(t *testing.T) {
 		{"priority 0", func(f *RTFlags) { f.Priority = 0 }, nil, "use 1-99"},
 		{"priority 100", func(f *RTFlags) { f.Priority = 100 }, nil, "use 1-99"},
 		{"nice", func(f *RTFlags) { f.Nice = 25 }, nil, "-20..19"},
+		{"confine", func(f *RTFlags) { f.Confine = true; f.RTNice = -20 }, func(c rt.Config) bool { return c.ConfineRuntime && c.RuntimeNice == -20 }, ""},
+		{"runtime nice", func(f *RTFlags) { f.RTNice = -21 }, nil, "--rt.runtime-nice"},
 		{"negative wakeup", func(f *RTFlags) { f.Wakeup = -time.Second }, nil, "wakeup-interval"},
 	}
 	for _, tt := range tests {
