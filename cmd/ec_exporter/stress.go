@@ -38,6 +38,7 @@ type StressCmd struct {
 	VersionEvery    int           `default:"10" help:"Send GET_VERSION instead of HELLO every Nth command, like the seed's ectool version loop (0 = HELLO only)."`
 	Settle          time.Duration `default:"500ms" help:"Let the load run this long before measuring each policy."`
 	JSON            bool          `name:"json" help:"Print the result as JSON instead of a table."`
+	JSONFile        string        `name:"json-file" placeholder:"FILE" help:"Also write the JSON result to FILE (for the record, e.g. with diagnostic events)."`
 	MaxFailureRatio float64       `default:"1" help:"Exit with status 3 when the tested (last) policy's failure ratio is above this (0-1; 1 = never)."`
 	RuntimeThreads  string        `default:"other" enum:"other,fifo" help:"Policy of the process's other threads (the Go runtime's) during fifo/rr runs: other (as the exporter runs) or fifo (SCHED_FIFO 1, below the worker, above CFS load), an experiment: Go hands a preempted locked goroutine back through those threads (${enum})."`
 }
@@ -176,6 +177,11 @@ func (c *StressCmd) run(ctx context.Context, logger *slog.Logger, out, progress 
 	if len(rep.Policies) > 0 {
 		if err := rep.write(out, c.JSON); err != nil {
 			return fmt.Errorf("stress: write result: %w", err)
+		}
+		if c.JSONFile != "" {
+			if err := rep.writeFile(c.JSONFile); err != nil {
+				return err
+			}
 		}
 	}
 	if runErr != nil {

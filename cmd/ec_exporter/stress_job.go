@@ -42,14 +42,15 @@ type policyStats struct {
 	sched     latencyHist // job intended start → started on the worker
 	xfer      latencyHist // command start → answer verified (or failed)
 
-	// The first failures and very slow commands, for diagnosis (worker-only).
+	// The first failures and the first very slow successes, for diagnosis (worker-only).
 	start   time.Time
 	events  [maxEvents]stressEvent
 	nEvents int
+	nFailEv int // failure events among them
 }
 
-// maxEvents bounds the diagnostic events kept per policy.
-const maxEvents = 32
+// maxEvents bounds the diagnostic events kept per policy; at most half go to slow successes.
+const maxEvents = 64
 
 // slowEvent is the transfer latency from which a successful command is kept as
 // an event: past the EC's 8 ms CS budget, something stalled the host.
@@ -84,9 +85,13 @@ func (s *policyStats) record(cmd int, delay, took time.Duration, retries int, er
 		s.cmdFails[cmd].Add(1)
 		s.failures.Add(1)
 	}
-	if (err != nil || took >= slowEvent) && s.nEvents < maxEvents && !s.start.IsZero() {
+	keep := err != nil || (took >= slowEvent && s.nEvents-s.nFailEv < maxEvents/2)
+	if keep && s.nEvents < maxEvents && !s.start.IsZero() {
 		s.events[s.nEvents] = stressEvent{at: time.Since(s.start), cmd: cmd, cause: c, took: took, delay: delay}
 		s.nEvents++
+		if err != nil {
+			s.nFailEv++
+		}
 	}
 	s.transfers.Add(1) // last: a reader that sees it sees the rest
 }

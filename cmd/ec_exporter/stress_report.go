@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -96,7 +97,7 @@ type policyReport struct {
 	ScheduleDelay   latencyReport            `json:"schedule_delay_seconds"`
 	TransferLatency latencyReport            `json:"transfer_latency_seconds"`
 	Load            []loadReport             `json:"load"`
-	Events          []eventReport            `json:"events"` // first failures and commands slower than 8 ms, up to 32
+	Events          []eventReport            `json:"events"` // first failures, and up to 32 first commands slower than 8 ms; 64 at most
 }
 
 type eventReport struct {
@@ -168,6 +169,22 @@ func (r *stressReport) write(w io.Writer, asJSON bool) error {
 	return r.writeTable(w)
 }
 
+// writeFile writes r as JSON to path.
+func (r *stressReport) writeFile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("stress: --json-file: %w", err)
+	}
+	if err := r.write(f, true); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("stress: --json-file %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("stress: --json-file %s: %w", path, err)
+	}
+	return nil
+}
+
 // fmtDur prints a duration with 3 significant digits in µs, ms or s.
 func fmtDur(sec float64) string {
 	d := time.Duration(sec * float64(time.Second))
@@ -185,8 +202,11 @@ func fmtDur(sec float64) string {
 }
 
 func fmtRatio(r float64) string {
-	if r == 0 {
+	switch {
+	case r == 0:
 		return "0 %"
+	case r < 1e-4:
+		return fmt.Sprintf("%.2g %%", 100*r)
 	}
 	return fmt.Sprintf("%.3f %%", 100*r)
 }

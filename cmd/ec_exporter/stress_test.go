@@ -289,14 +289,16 @@ func TestStressMaxFailureRatio(t *testing.T) {
 	for _, tc := range []struct {
 		ratio string
 		fail  bool
-	}{{"0.1", true}, {"1", false}} {
+		rate  string
+	}{{"0.1", true, "max"}, {"1", false, "500/s"}} {
 		var out bytes.Buffer
 		var err error
+		jsonFile := filepath.Join(t.TempDir(), "result.json")
 		// The faults also hit the transport's opening GET_PROTOCOL_INFO; the
 		// seeded sim is deterministic, so try seeds until one opens.
 		for seed := 1; seed <= 20; seed++ {
 			c := parseStress(t, "--ec.transport=sim", "--duration=500ms", "--settle=0s", "--policies=fifo", "--load=none",
-				"--sim.fault.checksum=0.5", "--sim.seed="+strconv.Itoa(seed), "--max-failure-ratio="+tc.ratio, "--no-rt.mlock")
+				"--sim.fault.checksum=0.5", "--sim.seed="+strconv.Itoa(seed), "--rate="+tc.rate, "--max-failure-ratio="+tc.ratio, "--no-rt.mlock", "--json-file="+jsonFile)
 			out.Reset()
 			err = c.run(context.Background(), stressQuietLogger(), &out, nil)
 			if err == nil || !strings.Contains(err.Error(), "GET_PROTOCOL_INFO") {
@@ -309,6 +311,15 @@ func TestStressMaxFailureRatio(t *testing.T) {
 			}
 		} else if err != nil {
 			t.Fatalf("ratio %s: %v", tc.ratio, err)
+		}
+		// --json-file holds the same result as the table.
+		var r stressReport
+		if b, err := os.ReadFile(jsonFile); err != nil {
+			t.Errorf("ratio %s: --json-file: %v", tc.ratio, err)
+		} else if err := json.Unmarshal(b, &r); err != nil || len(r.Policies) != 1 {
+			t.Errorf("ratio %s: --json-file: %v %+v", tc.ratio, err, r)
+		} else if got := tableCells(t, out.String())["checksum"]; len(got) != 1 || got[0] != strconv.FormatUint(r.Policies[0].FailuresByCause["checksum"], 10) {
+			t.Errorf("ratio %s: table checksum %q, JSON %d", tc.ratio, got, r.Policies[0].FailuresByCause["checksum"])
 		}
 		rows := tableCells(t, out.String())
 		if got := rows["checksum"]; len(got) != 1 || got[0] == "0" {
@@ -384,4 +395,16 @@ func stressChildrenOf(pid int) []int {
 		}
 	}
 	return out
+}
+
+func TestStressProgressLine(t *testing.T) {
+	st := &policyStats{}
+	st.record(stressHello, 0, time.Millisecond, 0, nil)
+	st.record(stressHello, 0, time.Millisecond, 0, errCause(ec.CauseTimeout))
+	var b bytes.Buffer
+	printProgress(&b, "[2/2 fifo]", 3*time.Second, 10*time.Second, st)
+	want := "\r[2/2 fifo]   3.0s/10s  transfers 2  failures 1 (50.000 %)\x1b[K"
+	if b.String() != want {
+		t.Errorf("progress %q, want %q", b.String(), want)
+	}
 }
