@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -45,6 +46,15 @@ func ChildMain(args []string) int {
 	return 0
 }
 
+// setAffinity sets the calling thread's CPU affinity.
+func setAffinity(mask *[128]uint64) error {
+	_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, uintptr(len(mask)*8), uintptr(unsafe.Pointer(&mask[0])))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
 // awaitStart blocks until the parent closes our stdin: every load process is
 // ready (or the parent is gone).
 func awaitStart() { _, _ = io.Copy(io.Discard, os.Stdin) }
@@ -62,12 +72,10 @@ func (g guard) over() bool {
 	return g.until != 0 && time.Now().UnixNano() > g.until
 }
 
-// setNice sets the nice value of the calling thread (Linux: nice is per thread)
+// setNice sets the nice value of the calling thread (Linux: nice is per thread;
+// a child starts with the nice of the thread that forked it, so set it always)
 // and says what it obtained.
 func setNice(nice int) string {
-	if nice == 0 {
-		return "nice=0"
-	}
 	if err := syscall.Setpriority(syscall.PRIO_PROCESS, 0, nice); err != nil {
 		return fmt.Sprintf("nice=0 warning=setpriority(%d):%v", nice, err)
 	}
@@ -93,9 +101,8 @@ func cpuChild(args []string, ready io.WriteCloser) error {
 			return fmt.Errorf("cpu %d out of range", *cpu)
 		}
 		mask[*cpu/64] = 1 << (*cpu % 64)
-		_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, 0, uintptr(len(mask)*8), uintptr(unsafe.Pointer(&mask[0])))
-		if errno != 0 {
-			return fmt.Errorf("sched_setaffinity cpu %d: %w", *cpu, errno)
+		if err := setAffinity(&mask); err != nil {
+			return fmt.Errorf("sched_setaffinity cpu %d: %w", *cpu, err)
 		}
 		info = "cpu=" + strconv.Itoa(*cpu)
 	}
@@ -124,8 +131,22 @@ func ioChild(args []string, ready io.WriteCloser) error {
 	block := fs.Int("block", 1<<20, "bytes per write+fsync")
 	nice := fs.Int("nice", 0, "nice value")
 	until := fs.Int64("until", 0, "exit after this unix time in ns")
+	cpus := fs.String("cpus", "", "comma-separated CPUs the flood may use (empty = inherited)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpus != "" { // the forking thread's affinity may have been narrowed
+		var mask [128]uint64
+		for _, f := range strings.Split(*cpus, ",") {
+			c, err := strconv.Atoi(f)
+			if err != nil || c < 0 || c >= maxCPU {
+				return fmt.Errorf("bad -cpus %q", *cpus)
+			}
+			mask[c/64] |= 1 << (c % 64)
+		}
+		if err := setAffinity(&mask); err != nil {
+			return fmt.Errorf("sched_setaffinity %s: %w", *cpus, err)
+		}
 	}
 	if *block <= 0 || *size < int64(*block) {
 		return fmt.Errorf("bad sizes: block %d, size %d", *block, *size)

@@ -40,7 +40,7 @@ const ChildArg = "__hog"
 // Config says which loads to start.
 type Config struct {
 	CPU      bool  // one CPU hog per allowed CPU
-	CPUs     []int // CPUs to put a hog on, one each (nil = every CPU this process may run on)
+	CPUs     []int // CPUs to put a hog on, one each, and the CPUs the IO flood may use (nil = AllowedCPUs())
 	CPUNice  int   // nice value of the CPU hogs' spinning threads (−20 = the HIGHPRI workqueues' level)
 	IO       bool  // one IO flood process
 	IODir    string
@@ -130,18 +130,22 @@ type spec struct {
 
 func (cfg Config) specs() ([]spec, error) {
 	var out []spec
-	if cfg.CPU {
-		cpus := cfg.CPUs
-		if len(cpus) == 0 {
-			var err error
-			if cpus, err = allowedCPUs(); err != nil {
-				return nil, err
-			}
+	cpus := cfg.CPUs
+	if len(cpus) == 0 {
+		var err error
+		if cpus, err = AllowedCPUs(); err != nil {
+			return nil, err
 		}
+	}
+	var list []string
+	for _, c := range cpus {
+		if c < 0 || c >= maxCPU {
+			return nil, fmt.Errorf("load: bad CPU number %d", c)
+		}
+		list = append(list, strconv.Itoa(c))
+	}
+	if cfg.CPU {
 		for _, c := range cpus {
-			if c < 0 {
-				return nil, fmt.Errorf("load: bad CPU number %d", c)
-			}
 			out = append(out, spec{"cpu", []string{"-cpu=" + strconv.Itoa(c), "-nice=" + strconv.Itoa(cfg.CPUNice)}})
 		}
 	}
@@ -168,7 +172,7 @@ func (cfg Config) specs() ([]spec, error) {
 			return nil, fmt.Errorf("load: IO block %d bytes is larger than the file size %d", block, size)
 		}
 		out = append(out, spec{"io", []string{"-dir=" + dir, "-size=" + strconv.FormatInt(size, 10),
-			"-block=" + strconv.Itoa(block), "-nice=" + strconv.Itoa(cfg.IONice)}})
+			"-block=" + strconv.Itoa(block), "-nice=" + strconv.Itoa(cfg.IONice), "-cpus=" + strings.Join(list, ",")}})
 	}
 	return out, nil
 }
@@ -321,9 +325,14 @@ func (g *Group) run(cfg Config, specs []spec, started chan<- error) {
 	<-g.stop
 }
 
-// allowedCPUs lists the CPUs this process may run on.
-func allowedCPUs() ([]int, error) {
-	var mask [128]uint64 // 8192 CPUs
+// maxCPU bounds CPU numbers (the size of the affinity masks used here).
+const maxCPU = 128 * 64
+
+// AllowedCPUs lists the CPUs the calling thread may run on. Call it before
+// anything narrows the thread's affinity (e.g. an rt worker that confines the
+// runtime's threads) and pass the result as Config.CPUs.
+func AllowedCPUs() ([]int, error) {
+	var mask [128]uint64 // maxCPU CPUs
 	_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_GETAFFINITY, 0, uintptr(len(mask)*8), uintptr(unsafe.Pointer(&mask[0])))
 	if errno != 0 {
 		return nil, fmt.Errorf("load: sched_getaffinity: %w", errno)

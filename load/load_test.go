@@ -120,7 +120,7 @@ func dirEmpty(t *testing.T, dir string) bool {
 }
 
 func TestStartStopLeavesNothing(t *testing.T) {
-	cpus, err := allowedCPUs()
+	cpus, err := AllowedCPUs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +288,8 @@ func TestStartErrors(t *testing.T) {
 		{"bad cpu", Config{CPU: true, CPUs: []int{-1}}, "bad CPU"},
 		{"no program", Config{CPU: true, CPUs: []int{0}, Exe: filepath.Join(dir, "missing")}, "start cpu load process"},
 		{"child never ready", Config{CPU: true, CPUs: []int{0}, Exe: "/bin/true"}, "did not start"},
-		{"child refuses", Config{CPU: true, CPUs: []int{100000}}, "out of range"},
+		{"bad cpu number", Config{CPU: true, CPUs: []int{100000}}, "bad CPU"},
+		{"child refuses", Config{IO: true, IODir: "/proc"}, "create flood file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g, err := Start(tc.cfg)
@@ -316,5 +317,34 @@ func TestEarlyExitIsReported(t *testing.T) {
 	err = g.Stop()
 	if err == nil || !strings.Contains(err.Error(), "stopped early") {
 		t.Fatalf("Stop = %v, want a stopped-early error", err)
+	}
+}
+
+// The IO flood takes its CPUs and nice from Config, not from the thread that forked it.
+func TestIOFloodAffinityAndNice(t *testing.T) {
+	dir := t.TempDir()
+	g, err := Start(Config{IO: true, IODir: dir, IOSize: 1 << 20, IOBlock: 64 << 10, IONice: 5, CPUs: []int{0}, Lifetime: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Stop()
+	pid := g.Children()[0].PID
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pid))
+	ok := false
+	for _, task := range tasks {
+		st, err := os.ReadFile(task + "/status")
+		f := procStat(task + "/stat")
+		if err != nil || f == nil {
+			continue
+		}
+		if strings.Contains(string(st), "Cpus_allowed_list:\t0\n") && f[16] == "5" {
+			ok = true // the flooding thread
+		}
+	}
+	if !ok {
+		t.Errorf("no thread of the IO flood %d runs on CPU 0 only at nice 5", pid)
+	}
+	if err := g.Stop(); err != nil {
+		t.Fatal(err)
 	}
 }

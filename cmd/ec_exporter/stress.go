@@ -64,6 +64,7 @@ func (c *StressCmd) Run(logger *slog.Logger) error {
 type stressPlan struct {
 	policies []rt.Policy
 	cpu, io  bool
+	cpus     []int         // the process's CPUs, read once: an rt worker may narrow this thread's affinity later
 	interval time.Duration // 0 = max
 	rate     string
 }
@@ -161,6 +162,9 @@ func (c *StressCmd) run(ctx context.Context, logger *slog.Logger, out, progress 
 		rep.Sim = &simReport{Clock: c.Sim.Clock, Wire: c.Sim.Wire, RxBudgetSeconds: c.Sim.RxBudget.Seconds(), CSBudgetSeconds: c.Sim.CSBudget.Seconds(), ProcessingSeconds: c.Sim.Processing.Seconds()}
 	}
 
+	if plan.cpus, err = load.AllowedCPUs(); err != nil {
+		return fmt.Errorf("stress: %w", err)
+	}
 	var runErr error
 	for i, pol := range plan.policies {
 		pr, err := c.runPolicy(ctx, logger, plan, pol, i, dev, progress)
@@ -213,6 +217,11 @@ func (c *StressCmd) runPolicy(ctx context.Context, logger *slog.Logger, plan str
 		return nil, fmt.Errorf("stress: %w", err)
 	}
 	cfg.Policy = pol
+	if cfg.ConfineRuntime && len(cfg.CPUs) == 0 && len(plan.cpus) > 1 {
+		// rt's default (the last CPU) read from the process's affinity as it was at
+		// the start: a previous policy's worker has narrowed this thread's.
+		cfg.CPUs = plan.cpus[len(plan.cpus)-1:]
+	}
 	cfg.Priority = 0 // --rt.priority applies to fifo/rr; other uses --rt.nice
 	if pol.RealTime() {
 		cfg.Priority = c.RT.Priority
@@ -222,7 +231,7 @@ func (c *StressCmd) runPolicy(ctx context.Context, logger *slog.Logger, plan str
 	var loadFailed <-chan struct{}
 	if plan.cpu || plan.io {
 		group, err = load.Start(load.Config{
-			CPU: plan.cpu, CPUNice: c.LoadCPUNice,
+			CPU: plan.cpu, CPUs: plan.cpus, CPUNice: c.LoadCPUNice,
 			IO: plan.io, IODir: c.LoadIOPath, IOSize: c.LoadIOSize,
 			Lifetime: c.Duration + c.Settle + time.Minute,
 			Logger:   logger,
@@ -271,6 +280,7 @@ func (c *StressCmd) runPolicy(ctx context.Context, logger *slog.Logger, plan str
 	job := &stressJob{dev: dev, st: st, versionEvery: uint64(c.VersionEvery), stop: &stopJobs}
 	start := time.Now()
 	st.start = start
+	job.until = start.Add(c.Duration)
 	if plan.interval > 0 {
 		w.Every(plan.interval, job)
 	} else {
@@ -305,7 +315,7 @@ loop:
 		}
 	}
 	stopJobs.Store(true)
-	elapsed := time.Since(start)
+	elapsed := min(time.Since(start), c.Duration) // the job stops itself at start+Duration
 	obtained := w.Obtained()
 	dropped := w.Dropped()
 	if err := w.Close(); err != nil && runErr == nil {

@@ -107,6 +107,9 @@ type stressJob struct {
 	// back to back on the worker thread, no other thread in between).
 	resubmit func(rt.Job) error
 	stop     *atomic.Bool
+	// until ends the run on the worker thread itself, so the measured window
+	// is exact even when the (SCHED_OTHER) main goroutine is starved by the load.
+	until time.Time
 	// queueErr counts resubmissions the worker refused (it is closing).
 	queueErr atomic.Uint64
 }
@@ -114,6 +117,10 @@ type stressJob struct {
 // Run implements rt.Job.
 func (j *stressJob) Run(s rt.Stamps) {
 	if j.stop.Load() {
+		return
+	}
+	if !j.until.IsZero() && !s.Started.Before(j.until) {
+		j.stop.Store(true)
 		return
 	}
 	delay := s.Delay()
