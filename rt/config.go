@@ -29,12 +29,15 @@ type Config struct {
 	// threads running other goroutines; later threads inherit it) to the allowed CPUs not in CPUs,
 	// so the worker never preempts a runtime thread it then has to wait for (see the package doc).
 	// CPUs must leave at least one allowed CPU to the rest of the process; with CPUs empty the
-	// worker gets the last CPU the process may use (2 or more needed). It also fixes
+	// worker gets the last CPU the process may use (with only one CPU: a warning, no confinement,
+	// or a Start error with Required). It also fixes
 	// GOMAXPROCS at its current value (runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))), since the runtime
 	// would otherwise lower it to match the narrowed affinity.
 	ConfineRuntime bool
 	// RuntimeNice, with ConfineRuntime, is the nice value given to those other threads (0 = leave),
-	// e.g. -20 so that the runtime's helpers are not starved by nice −20 CPU hogs.
+	// e.g. -20 so that the runtime's helpers are not starved by nice −20 CPU hogs. A negative value
+	// needs the same permission as real time; without it the threads keep their nice (after the
+	// fallback warning, no second one). Close restores the CPUs and nice values.
 	RuntimeNice int
 
 	QueueSize int          // capacity of the Submit queue (rounded up to a power of two); 0 = DefaultQueueSize

@@ -108,14 +108,22 @@
 //
 // # What limits it: the runtime's own SCHED_OTHER threads
 //
-// Under nice −20 CPU hogs the Go worker matches cyclictest at p50 and p99, but its rare worst cases
-// are worse: over 180 s, cyclictest's maximum was 31 ms while Go threads (this worker and also a
-// bare clock_nanosleep loop) saw single stalls of 55–578 ms. The likely cause is a priority
-// inversion inside the runtime: since Go 1.26, sysmon briefly holds the scan bit of a goroutine in a
-// syscall (setBlockOnExitSyscall) while deciding whether to retake its P, and a goroutine that
-// returns from the syscall in that window spins in exitsyscall (procyield/sched_yield) until sysmon
-// lets go. When the FIFO thread wakes on the CPU where sysmon (nice 0) is running, it preempts
-// sysmon and then spins waiting for it, and sysmon must be migrated to the other CPU, where the
-// nice −20 hogs leave it almost no time. See docs/benchmarks.md for the figures and the mitigation
-// measured (pinning the runtime's other threads away from the worker's CPU).
+// Under nice −20 CPU hogs on both cores the worker matches cyclictest at p50 and p99 (and meets the
+// ≤ 100 µs schedule-delay p99), but its rare worst cases are worse than cyclictest's: in 180 s side
+// by side, cyclictest's maximum was 31 ms while Go threads (this worker, and equally a bare
+// clock_nanosleep loop) saw single stalls of 0.2–1 s. Returning from any syscall needs the runtime:
+// since Go 1.26 sysmon briefly holds the scan bit of a goroutine in a syscall
+// (setBlockOnExitSyscall, in retake) and a goroutine returning in that window spins in exitsyscall
+// until sysmon lets go; a GC stop-the-world blocks the return too. When the FIFO thread wakes on the
+// CPU where sysmon (nice 0) runs, it preempts sysmon, then spins waiting for it, and sysmon must be
+// migrated to the other CPU where the hogs leave it about 1 % of the time; RT throttling (950 ms per
+// second) bounds the stall. Likewise a GC cycle's stop-the-world is run by SCHED_OTHER threads.
+//
+// Config.ConfineRuntime (with RuntimeNice −20) is the mitigation: the worker gets a CPU of its own
+// and every other thread of the process is pinned to the remaining CPUs and reniced, so the worker
+// never preempts a runtime thread and the runtime is not starved. Measured under CPU hogs: with GC
+// churn (120 GCs in 30 s) the periodic job's max fell from 371 ms to 36 ms and its p99 from 371 ms to
+// 237 µs; in one 180 s run the max fell from 975 ms to 9.8 ms; in other runs it made no difference
+// or was slightly worse (a worker pinned to one CPU cannot dodge that CPU's other RT work), and it
+// raises p99 a little. It is off by default; docs/benchmarks.md has the figures.
 package rt

@@ -3,10 +3,8 @@ package rt
 import (
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -33,7 +31,9 @@ type Worker struct {
 	ts        unix.Timespec
 	periodics []*periodicJob
 	futexErr  bool
-	inherited unix.CPUSet // the thread's affinity before setup: the CPUs the process may use
+	inherited unix.CPUSet  // the thread's affinity before setup: the CPUs the process may use
+	conf      *confinement // set by ConfineRuntime, undone by Close
+	refused   bool         // the kernel refused the requested policy or nice (warning already logged)
 }
 
 type periodicJob struct {
@@ -57,13 +57,16 @@ func Start(cfg Config) (*Worker, error) {
 	if cfg.ConfineRuntime && len(cfg.CPUs) == 0 {
 		var allowed unix.CPUSet
 		if err := unix.SchedGetaffinity(0, &allowed); err != nil {
-			return nil, fmt.Errorf("rt: confine runtime: read process affinity: %w", err)
+			return nil, fmt.Errorf("rt: confine runtime: read CPU affinity: %w", err)
 		}
-		cpus := cpuList(&allowed)
-		if len(cpus) < 2 {
+		if cpus := cpuList(&allowed); len(cpus) >= 2 {
+			cfg.CPUs = cpus[len(cpus)-1:]
+		} else if cfg.Required {
 			return nil, fmt.Errorf("rt: confine runtime needs 2 or more CPUs, the process may use %s: turn ConfineRuntime off", FormatCPUList(cpus))
+		} else {
+			cfg.Logger.Warn("rt: cannot confine the runtime: the process may use only one CPU; worker shares it", "cpus", FormatCPUList(cpus))
+			cfg.ConfineRuntime = false
 		}
-		cfg.CPUs = cpus[len(cpus)-1:]
 	}
 	w := &Worker{
 		cfg:       cfg,
@@ -78,10 +81,7 @@ func Start(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	if cfg.ConfineRuntime {
-		// Pin GOMAXPROCS first: the runtime re-derives it from the process's CPU affinity about once
-		// a second and would otherwise drop it to the number of CPUs left to the other threads.
-		runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-		if err := confineOthers(w.obtained.TID, w.inherited, w.obtained.CPUs, cfg.RuntimeNice); err != nil {
+		if err := w.confine(); err != nil {
 			_ = w.Close()
 			return nil, err
 		}
@@ -196,6 +196,9 @@ func (w *Worker) Close() error {
 		return nil // on the worker thread itself, i.e. inside a Job
 	}
 	<-w.done
+	if first && w.conf != nil {
+		w.conf.undo(w.obtained.TID)
+	}
 	if first {
 		for w.inflight.Load() != 0 {
 			runtime.Gosched()
@@ -416,6 +419,7 @@ func (w *Worker) setPolicy() error {
 		return fmt.Errorf("rt: set policy other nice %d: %w", attr.Nice, err)
 	}
 	if refused != nil {
+		w.refused = true
 		refused = append(refused, "obtained", "other", "nice", int(attr.Nice), "fix", howToGrant)
 		cfg.Logger.Warn("rt: real-time scheduling not permitted; worker thread falls back to SCHED_OTHER", refused...)
 	}
@@ -443,38 +447,6 @@ func (w *Worker) readBack(tid int) error {
 	}
 	w.cfg.Logger.Debug("rt: worker thread ready", "tid", tid, "policy", p.String(), "priority", attr.Priority,
 		"nice", attr.Nice, "cpus", FormatCPUList(w.obtained.CPUs), "memory_locked", w.obtained.MemoryLocked)
-	return nil
-}
-
-// confineOthers pins every thread of the process but worker to the allowed CPUs outside
-// workerCPUs and sets their nice value (0 = leave). Two passes catch threads created meanwhile.
-func confineOthers(worker int, allowed unix.CPUSet, workerCPUs []int, nice int) error {
-	for _, c := range workerCPUs {
-		allowed.Clear(c)
-	}
-	if allowed.Count() == 0 {
-		return fmt.Errorf("rt: confine runtime: the worker's CPUs %s leave no CPU for the rest of the process: give the worker fewer CPUs",
-			FormatCPUList(workerCPUs))
-	}
-	for range 2 {
-		tids, err := os.ReadDir("/proc/self/task")
-		if err != nil {
-			return fmt.Errorf("rt: confine runtime: %w", err)
-		}
-		for _, e := range tids {
-			tid, err := strconv.Atoi(e.Name())
-			if err != nil || tid == worker {
-				continue
-			}
-			err = unix.SchedSetaffinity(tid, &allowed)
-			if err == nil && nice != 0 {
-				err = unix.Setpriority(unix.PRIO_PROCESS, tid, nice)
-			}
-			if err != nil && !errors.Is(err, unix.ESRCH) { // ESRCH: the thread just exited
-				return fmt.Errorf("rt: confine runtime: thread %d to CPUs %s nice %d: %w", tid, FormatCPUList(cpuList(&allowed)), nice, err)
-			}
-		}
-	}
 	return nil
 }
 

@@ -687,4 +687,30 @@ func TestConfineRuntime(t *testing.T) {
 		!strings.Contains(err.Error(), "leave no CPU") {
 		t.Errorf("ConfineRuntime with all CPUs: err %v, want 'leave no CPU'", err)
 	}
+	// Close undoes it: a second confining worker can start, and after its Close no thread is
+	// pinned or reniced.
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w2 := start(t, Config{ConfineRuntime: true, RuntimeNice: -3})
+	if got := w2.Obtained().CPUs; !slices.Equal(got, []int{last}) {
+		t.Errorf("second confining worker got CPUs %v, want [%d]", got, last)
+	}
+	if err := w2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := FormatCPUList(cpuList(&all))
+	tids, _ = os.ReadDir("/proc/self/task")
+	for _, e := range tids {
+		tid, _ := strconv.Atoi(e.Name())
+		if _, err := os.Stat(fmt.Sprintf("/proc/self/task/%d", tid)); err != nil {
+			continue // exited meanwhile
+		}
+		if got := taskStatus(t, tid, "Cpus_allowed_list"); got != want && tid != w2.Obtained().TID {
+			t.Errorf("after Close: thread %d CPUs %q, want %q", tid, got, want)
+		}
+		if _, _, nice := taskStat(t, tid); nice != 0 {
+			t.Errorf("after Close: thread %d nice %d, want 0", tid, nice)
+		}
+	}
 }

@@ -6,7 +6,8 @@
 # Load cases: "cpu" = nice -n -20 stress-ng --cpu 0 (every core); "cpu+hdd" = that plus a
 # direct-I/O + fsync disk flood (stress-ng --hdd). Then "decide": rt.Worker (futex wait) vs a
 # channel-woken locked goroutine vs a bare clock_nanosleep loop, one after another under CPU load;
-# "procs": CPU-bound goroutines and GC churn inside the worker's process at several GOMAXPROCS.
+# "procs": CPU-bound goroutines and GC churn inside the worker's process at several GOMAXPROCS;
+# "stall" (not run by default): 3×D seconds to catch rare long stalls, with and without ConfineRuntime.
 # Needs root, cyclictest (rt-tests) and stress-ng.
 # Usage: scripts/rtbench.sh [SECONDS per case, default 60] [OUTDIR] [CASES, default "cpu cpu+hdd decide"]
 set -euo pipefail
@@ -84,18 +85,47 @@ for c in $CASES; do
 		;;
 	procs)
 		d=$(((D + 2) / 3))
-		start_load cpu $((6 * d + 10))
+		start_load cpu $((7 * d + 10))
 		rows=()
-		for v in "2 2 0" "3 2 0" "4 2 0" "2 0 50" "4 0 50"; do
-			read -r gmp busy churn <<<"$v"
-			n="procs-g$gmp-b$busy-c$churn"
-			GOMAXPROCS=$gmp "$B" run -mode worker -policy fifo -wakeup 1ms -every 1ms -busy "$busy" -gc-churn "$churn" -d "${d}s" -out "$OUT/$n" >"$OUT/$n.log"
-			rows+=("GOMAXPROCS=$gmp, $busy busy goroutines, GC churn ${churn} MB/s: wake-up=$OUT/$n-wakeup.hist"
-				"GOMAXPROCS=$gmp, $busy busy goroutines, GC churn ${churn} MB/s: Every delay=$OUT/$n-every.hist")
+		for v in "2 2 0 -" "3 2 0 -" "4 2 0 -" "2 0 50 -" "4 0 50 -" "2 0 50 confine"; do
+			read -r gmp busy churn conf <<<"$v"
+			n="procs-g$gmp-b$busy-c$churn-$conf"
+			extra=()
+			label=""
+			if [[ $conf == confine ]]; then
+				extra=(-confine -runtime-nice -20)
+				label=", ConfineRuntime nice -20"
+			fi
+			GOMAXPROCS=$gmp "$B" run -mode worker -policy fifo -wakeup 1ms -every 1ms -busy "$busy" -gc-churn "$churn" "${extra[@]}" \
+				-d "${d}s" -out "$OUT/$n" >"$OUT/$n.log"
+			rows+=("GOMAXPROCS=$gmp, $busy busy goroutines, GC churn ${churn} MB/s$label: wake-up=$OUT/$n-wakeup.hist"
+				"GOMAXPROCS=$gmp, $busy busy goroutines, GC churn ${churn} MB/s$label: Every delay=$OUT/$n-every.hist")
 		done
 		stop_load
 		"$B" report -title "### in-process competition for Ps (load: cpu, ${d}s each, one after another)" "${rows[@]}" | tee "$OUT/procs-report.md"
 		grep -h '^#' "$OUT"/procs-*.log | sed 's/^# rtbench run //' | tee -a "$OUT/procs-report.md"
+		;;
+	stall)
+		# Rare long stalls: three FIFO 50 Go workers side by side for 3×D: default, pinned to the last
+		# CPU, and pinned with the rest of the process confined to the other CPUs at nice -20.
+		d=$((3 * D))
+		start_load cpu "$d"
+		cyclictest -m -p50 -i1000 -h20000 -q -D"${d}s" >"$OUT/stall-cyclictest.txt" &
+		p1=$!
+		"$B" run -wakeup 1ms -every 1ms -d "${d}s" -out "$OUT/stall-default" >"$OUT/stall-default.log" &
+		p2=$!
+		"$B" run -wakeup 1ms -every 1ms -cpus "$last" -d "${d}s" -out "$OUT/stall-pinned" >"$OUT/stall-pinned.log" &
+		p3=$!
+		"$B" run -wakeup 1ms -every 1ms -cpus "$last" -confine -runtime-nice -20 -d "${d}s" -out "$OUT/stall-conf" >"$OUT/stall-conf.log" &
+		p4=$!
+		wait $p1 $p2 $p3 $p4
+		stop_load
+		"$B" report -title "### rare stalls (load: cpu, ${d}s, side by side)" \
+			"cyclictest -p50 -i1000 (wake-up)=$OUT/stall-cyclictest.txt" \
+			"Go FIFO 50 default: wake-up=$OUT/stall-default-wakeup.hist" "Go FIFO 50 default: Every delay=$OUT/stall-default-every.hist" \
+			"Go FIFO 50 pinned to CPU $last: wake-up=$OUT/stall-pinned-wakeup.hist" "Go FIFO 50 pinned to CPU $last: Every delay=$OUT/stall-pinned-every.hist" \
+			"Go FIFO 50 pinned + runtime confined, nice -20: wake-up=$OUT/stall-conf-wakeup.hist" \
+			"Go FIFO 50 pinned + runtime confined, nice -20: Every delay=$OUT/stall-conf-every.hist" | tee "$OUT/stall-report.md"
 		;;
 	*)
 		echo "unknown case $c" >&2

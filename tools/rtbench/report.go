@@ -28,7 +28,8 @@ func report(args []string) error {
 		if spec == "" {
 			return nil
 		}
-		label, path, ok := strings.Cut(spec, "=")
+		i := strings.LastIndex(spec, "=")
+		label, path, ok := spec[:max(i, 0)], spec[i+1:], i > 0
 		if !ok {
 			return fmt.Errorf("%q: want label=file", spec)
 		}
