@@ -71,11 +71,11 @@
 //
 // The alternative, a locked goroutine blocked on a channel (and a Go timer for deadlines), was
 // measured in the same conditions (tools/rtbench, docs/benchmarks.md) and rejected: with nice −20
-// CPU hogs on both cores, its timer wake-ups had p50 ≈ 1 ms and tails of hundreds of ms, and channel
-// Submit delays p99 ≈ 2.6 ms, because every hop before the final futex hand-off to the FIFO thread
+// CPU hogs on both cores, its timer wake-ups had p50 ≈ 0.9 ms and p99 ≈ 87 ms, and channel
+// Submit delays p99 ≈ 2.7 ms, because every hop before the final futex hand-off to the FIFO thread
 // (readying the goroutine, an M picking it from a run queue, the timer being run by some P) is done
-// by ordinary SCHED_OTHER runtime threads that the hogs starve. The futex path's p50/p99 (17/53 µs
-// wake-up) equal a bare clock_nanosleep loop's and cyclictest's.
+// by ordinary SCHED_OTHER runtime threads that the hogs starve. The futex path's p50/p99 (19/38 µs
+// wake-up, 8/40 µs Submit) equal a bare clock_nanosleep loop's (17/32 µs) and cyclictest's.
 //
 // # GOMAXPROCS and the syscall return path
 //
@@ -85,9 +85,10 @@
 // that P has queued goroutines or no other P is idle. The worker then needs an idle P; if every P is
 // busy running goroutines, the worker's goroutine goes to the global run queue and the FIFO thread
 // sleeps until some other (SCHED_OTHER) thread schedules it: the Go scheduler's time slice, 10 ms and
-// more. Measured under CPU hogs with two CPU-bound goroutines in the same process: GOMAXPROCS=2 gave
-// wake-up p99 ≈ 15 ms; GOMAXPROCS=4 gave 49 µs. So keep at least one P idle beside the worker:
-// a binary that also does CPU-heavy work should set GOMAXPROCS ≥ (CPU-bound goroutines) + 2
+// more. Measured under CPU hogs with two CPU-bound goroutines in the same process, the periodic
+// job's median was 0.8 s late at GOMAXPROCS=2; spare Ps (GOMAXPROCS=3 or 4) brought the wake-up
+// p99 back to 35–37 µs, though not the rare stalls described below. So keep Ps idle beside the
+// worker: a binary that also does CPU-heavy work should set GOMAXPROCS ≥ (CPU-bound goroutines) + 2
 // (e.g. runtime.GOMAXPROCS(runtime.NumCPU()+2)). With Go ≥ 1.25 setting it also stops the periodic
 // GOMAXPROCS re-evaluation, whose update stops the world. Jobs should not wake other goroutines
 // (a goroutine readied from the worker lands in the worker P's run queue, which invites the retake).
@@ -97,8 +98,9 @@
 // The job path allocates nothing, so the worker never does GC assist work and never triggers a GC.
 // While the worker sleeps in the futex the GC can stop the world and scan its stack without waiting
 // for it; if the worker wakes during a stop-the-world it waits in exitsyscall until the world
-// restarts (normally tens of µs). During a GC cycle, background mark workers occupy up to 25 % of the
-// Ps, which makes an idle P rarer (see above). For the binary: keep GC cycles rare with
+// restarts (normally tens of µs; under CPU hogs much longer, see below: the stop-the-world is run
+// by SCHED_OTHER threads). During a GC cycle, background mark workers occupy up to 25 % of the Ps,
+// which makes an idle P rarer (see above). For the binary: keep GC cycles rare with
 // debug.SetGCPercent(400) (or GOGC) plus debug.SetMemoryLimit as a backstop, and avoid
 // runtime.ReadMemStats, goroutine profiles and runtime/trace in production (they stop the world).
 // The pre-grown stack may be shrunk by a GC while the worker runs Go code (not while it is in a
@@ -121,9 +123,10 @@
 //
 // Config.ConfineRuntime (with RuntimeNice −20) is the mitigation: the worker gets a CPU of its own
 // and every other thread of the process is pinned to the remaining CPUs and reniced, so the worker
-// never preempts a runtime thread and the runtime is not starved. Measured under CPU hogs: with GC
-// churn (120 GCs in 30 s) the periodic job's max fell from 371 ms to 36 ms and its p99 from 371 ms to
-// 237 µs; in one 180 s run the max fell from 975 ms to 9.8 ms; in other runs it made no difference
-// or was slightly worse (a worker pinned to one CPU cannot dodge that CPU's other RT work), and it
-// raises p99 a little. It is off by default; docs/benchmarks.md has the figures.
+// never preempts a runtime thread and the runtime is not starved. Measured under CPU hogs with GC
+// churn (62 GCs in 15 s) the periodic job's max was 3.8 ms confined against 588–697 ms unconfined;
+// in one 180 s run without GC the max fell from 975 ms to 9.8 ms, while in shorter runs it made no
+// clear difference (a worker pinned to one CPU cannot dodge that CPU's other RT work, and its p99
+// rises a little). Close undoes the confinement. The zero Config leaves it off, because it changes
+// every thread of the process; the exporter turns it on by flag. docs/benchmarks.md has the figures.
 package rt
