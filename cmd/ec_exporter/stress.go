@@ -190,7 +190,11 @@ func (c *StressCmd) run(ctx context.Context, logger *slog.Logger, out, progress 
 	}
 	if runErr != nil {
 		if interrupted {
-			return &exitError{code: stressExitInterrupted, err: errors.New("stress: interrupted; the table shows what ran")}
+			msg := "stress: interrupted before any policy ran"
+			if len(rep.Policies) > 0 {
+				msg = "stress: interrupted; the table shows what ran"
+			}
+			return &exitError{code: stressExitInterrupted, err: errors.New(msg)}
 		}
 		return runErr
 	}
