@@ -42,7 +42,7 @@ func (w *Worker) confine() error {
 		nice = 0 // the same permission is missing; the fallback warning already said how to grant it
 	}
 	var niceErr error
-	for range 2 { // the second pass catches threads created during the first
+	for pass := range 2 { // the second pass catches threads created during the first
 		tids, err := threads()
 		if err != nil {
 			return fmt.Errorf("rt: confine runtime: %w", err)
@@ -51,7 +51,7 @@ func (w *Worker) confine() error {
 			if tid == w.obtained.TID {
 				continue
 			}
-			if _, seen := c.nice[tid]; !seen {
+			if pass == 0 { // later threads inherited a confined nice; undo gives them mainNice
 				if a, err := unix.SchedGetAttr(tid, 0); err == nil {
 					c.nice[tid] = int(a.Nice)
 				}
