@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +35,7 @@ type Worker struct {
 	inherited unix.CPUSet  // the thread's affinity before setup: the CPUs the process may use
 	conf      *confinement // set by ConfineRuntime, undone by Close
 	refused   bool         // the kernel refused the requested policy or nice (warning already logged)
+	finish    sync.Once    // Close's clean-up after the loop ended
 }
 
 type periodicJob struct {
@@ -187,19 +189,21 @@ func (w *Worker) EveryFrom(first time.Time, interval time.Duration, j Job) {
 }
 
 // Close stops the worker: it waits for the job running now, then the goroutine returns and its
-// thread exits. Jobs still queued are not run and are counted in Dropped. Close is idempotent;
-// called from a Job it only marks the worker closed (the loop stops after that job).
+// thread exits. Jobs still queued are not run and are counted in Dropped; ConfineRuntime's changes
+// to the other threads are undone. Close is idempotent; called from a Job it only marks the worker
+// closed (the loop stops after that job), and a later Close from another goroutine waits and
+// cleans up.
 func (w *Worker) Close() error {
-	first := !w.closed.Swap(true)
+	w.closed.Store(true)
 	w.wake()
 	if unix.Gettid() == w.obtained.TID {
 		return nil // on the worker thread itself, i.e. inside a Job
 	}
 	<-w.done
-	if first && w.conf != nil {
-		w.conf.undo(w.obtained.TID)
-	}
-	if first {
+	w.finish.Do(func() {
+		if w.conf != nil {
+			w.conf.undo(w.obtained.TID)
+		}
 		for w.inflight.Load() != 0 {
 			runtime.Gosched()
 		}
@@ -209,7 +213,7 @@ func (w *Worker) Close() error {
 			}
 			w.dropped.Add(1)
 		}
-	}
+	})
 	return nil
 }
 

@@ -590,16 +590,24 @@ func TestCloseEndsGoroutineAndThread(t *testing.T) {
 }
 
 func TestCloseFromJob(t *testing.T) {
-	w := start(t, Config{})
+	w := start(t, Config{QueueSize: 8})
 	done := make(chan error, 1)
-	if err := w.Submit(JobFunc(func(Stamps) { done <- w.Close() })); err != nil {
+	if err := w.Submit(JobFunc(func(Stamps) {
+		for range 3 {
+			_ = w.Submit(&countJob{}) // queued behind this job: never run once it closes the worker
+		}
+		done <- w.Close()
+	})); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil { // waits for the loop to end
+	if err := w.Close(); err != nil { // waits for the loop to end, then cleans up
 		t.Fatal(err)
+	}
+	if w.Dropped() != 3 {
+		t.Errorf("Dropped() = %d, want the 3 jobs left queued by a Close from a job", w.Dropped())
 	}
 }
 
