@@ -72,7 +72,7 @@
 // The alternative, a locked goroutine blocked on a channel (and a Go timer for deadlines), was
 // measured in the same conditions (tools/rtbench, docs/benchmarks.md) and rejected: with nice −20
 // CPU hogs on both cores, its timer wake-ups had p50 ≈ 0.9 ms and p99 ≈ 87 ms, and channel
-// Submit delays p99 ≈ 2.7 ms, because every hop before the final futex hand-off to the FIFO thread
+// Submit delays p99 ≈ 2.8 ms, because every hop before the final futex hand-off to the FIFO thread
 // (readying the goroutine, an M picking it from a run queue, the timer being run by some P) is done
 // by ordinary SCHED_OTHER runtime threads that the hogs starve. The futex path's p50/p99 (19/38 µs
 // wake-up, 8/40 µs Submit) equal a bare clock_nanosleep loop's (17/32 µs) and cyclictest's.

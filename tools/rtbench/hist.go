@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -154,7 +155,7 @@ func readHist(path string) (summary, error) {
 	}
 	slices.Sort(keys)
 	pct := func(q float64) float64 {
-		rank := uint64(q * float64(s.count))
+		rank := uint64(math.Ceil(q * float64(s.count))) // nearest rank
 		if rank == 0 {
 			rank = 1
 		}
