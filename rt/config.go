@@ -14,7 +14,7 @@ type Config struct {
 	Priority int    // real-time priority 1-99 for FIFO/RR; 0 = DefaultPriority (50)
 	Nice     int    // nice value -20..19 used whenever the thread runs SCHED_OTHER (asked for, or fallen back to)
 	CPUs     []int  // CPUs the thread may run on; empty = leave the inherited affinity
-	Mlock    bool   // mlockall(MCL_CURRENT|MCL_FUTURE) for the whole process
+	Mlock    bool   // mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT) for the whole process
 	Required bool   // fail Start instead of falling back to SCHED_OTHER when real time is not permitted
 
 	// WakeupInterval enables the cyclictest-style wake-up probe: the thread sleeps to absolute

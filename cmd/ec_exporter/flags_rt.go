@@ -18,7 +18,7 @@ type RTFlags struct {
 	Required bool          `default:"false" help:"Fail at startup instead of falling back to SCHED_OTHER when real-time scheduling is not permitted."`
 	Confine  bool          `name:"confine-runtime" default:"true" negatable:"" help:"Give the worker a CPU of its own (--rt.cpus, or the last CPU) and pin the process's other threads (Go runtime, HTTP) to the rest, so the worker never waits for a runtime thread it preempted (see docs/benchmarks.md)."`
 	RTNice   int           `name:"runtime-nice" default:"-20" help:"With --rt.confine-runtime: nice value for the process's other threads, so CPU hogs cannot starve the Go runtime (0 = leave)."`
-	Wakeup   time.Duration `name:"wakeup-interval" default:"10ms" help:"Interval of the cyclictest-style wake-up latency probe on the worker thread (0 = off)."`
+	Wakeup   time.Duration `name:"wakeup-interval" default:"100ms" help:"Interval of the cyclictest-style wake-up latency probe on the worker thread (0 = off)."`
 }
 
 // Config turns the flags into an rt.Config (OnWakeup is left for the caller to set).
