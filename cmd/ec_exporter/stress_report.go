@@ -84,6 +84,7 @@ type policyReport struct {
 	Policy          string                   `json:"policy"`
 	Worker          workerReport             `json:"worker"`
 	RuntimeThreads  string                   `json:"runtime_threads"` // policy of the process's other threads during the run
+	Started         time.Time                `json:"started"`         // wall clock at the start of the measured window (events are relative to it)
 	Elapsed         float64                  `json:"elapsed_seconds"`
 	Transfers       uint64                   `json:"transfers"`
 	Successes       uint64                   `json:"successes"`
@@ -127,6 +128,7 @@ func newPolicyReport(pol rt.Policy, ob rt.Obtained, dropped uint64, elapsed time
 			Policy: ob.Policy.String(), Priority: ob.Priority, Nice: ob.Nice, CPUs: rt.FormatCPUList(ob.CPUs),
 			MemoryLocked: ob.MemoryLocked, RealTime: ob.RealTime, TID: ob.TID,
 		},
+		Started:         st.start.UTC().Round(time.Microsecond),
 		Elapsed:         elapsed.Seconds(),
 		Transfers:       st.transfers.Load(),
 		Successes:       st.successes.Load(),

@@ -216,6 +216,9 @@ func TestStressShortRun(t *testing.T) {
 	}
 	checkBookkeeping(t, &r)
 	for _, p := range r.Policies {
+		if p.Started.IsZero() || p.Elapsed <= 0 {
+			t.Errorf("%s: start %v, elapsed %v", p.Policy, p.Started, p.Elapsed)
+		}
 		if p.Worker.Policy == "" || p.Worker.TID == 0 {
 			t.Errorf("%s: worker not reported: %+v", p.Policy, p.Worker)
 		}
