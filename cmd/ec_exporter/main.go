@@ -35,7 +35,13 @@ func (VersionCmd) Run() error {
 	return nil
 }
 
+// devVersion names builds made without release ldflags (-X .../common/version.Version=...).
+const devVersion = "0.1.0-dev"
+
 func main() {
+	if version.Version == "" {
+		version.Version = devVersion
+	}
 	var cli CLI
 	ctx := kong.Parse(&cli,
 		kong.Name("ec_exporter"),
