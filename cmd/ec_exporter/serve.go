@@ -145,7 +145,7 @@ func (s *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
 	defer closeWorker(w, logger)
 	ob := w.Obtained()
 	logger.Info("EC worker thread", "policy", ob.Policy.String(), "priority", ob.Priority, "nice", ob.Nice,
-		"cpus", cpuListString(ob.CPUs), "memory_locked", ob.MemoryLocked, "tid", ob.TID)
+		"cpus", rt.FormatCPUList(ob.CPUs), "memory_locked", ob.MemoryLocked, "tid", ob.TID)
 
 	if err := p.Start(ctx); err != nil {
 		return err
@@ -260,26 +260,5 @@ func closeWorker(w *rt.Worker, logger *slog.Logger) {
 }
 
 func workerInfo(o rt.Obtained) collector.WorkerInfo {
-	return collector.WorkerInfo{Policy: o.Policy.String(), Priority: o.Priority, CPUs: cpuListString(o.CPUs), MemoryLocked: o.MemoryLocked}
-}
-
-// cpuListString formats CPUs as a kernel-style list, e.g. "0-3,6".
-func cpuListString(cpus []int) string {
-	var b strings.Builder
-	for i := 0; i < len(cpus); {
-		j := i
-		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
-			j++
-		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
-		}
-		if j > i {
-			fmt.Fprintf(&b, "%d-%d", cpus[i], cpus[j])
-		} else {
-			fmt.Fprintf(&b, "%d", cpus[i])
-		}
-		i = j + 1
-	}
-	return b.String()
+	return collector.WorkerInfo{Policy: o.Policy.String(), Priority: o.Priority, CPUs: rt.FormatCPUList(o.CPUs), MemoryLocked: o.MemoryLocked}
 }

@@ -111,17 +111,6 @@ func TestServeValidation(t *testing.T) {
 	}
 }
 
-func TestCPUListString(t *testing.T) {
-	for _, tc := range []struct {
-		in   []int
-		want string
-	}{{nil, ""}, {[]int{0}, "0"}, {[]int{0, 1, 2, 3}, "0-3"}, {[]int{0, 2, 3, 5}, "0,2-3,5"}} {
-		if got := cpuListString(tc.in); got != tc.want {
-			t.Errorf("%v: %q want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 // stepClock advances on every reading, so durations measured by the prober are deterministic.
 type stepClock struct {
 	mu   sync.Mutex
