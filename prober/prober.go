@@ -139,11 +139,20 @@ func (p *Prober) watchdog(ctx context.Context) {
 }
 
 // CheckStuck counts commands running past the timeout as timeouts and the HELLO
-// deadlines they made the worker miss as busy; the watchdog calls it periodically.
+// deadlines they made the worker miss as busy, for every device (one worker serves them
+// all); the watchdog calls it periodically.
 func (p *Prober) CheckStuck() {
 	now := p.cfg.Now()
+	stuck := false
 	for _, t := range p.targets {
-		t.checkStuck(now)
+		if t.checkStuck(now) {
+			stuck = true
+		}
+	}
+	if stuck {
+		for _, t := range p.targets {
+			t.countBusy(now)
+		}
 	}
 }
 
@@ -340,11 +349,13 @@ func (t *target) finish(cmd Command, start, end time.Time, err error, retries in
 	return recovered
 }
 
-func (t *target) checkStuck(now time.Time) {
+// checkStuck counts t's command running past the timeout as a timeout and reports
+// whether t holds the worker stuck.
+func (t *target) checkStuck(now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !t.inflight || now.Sub(t.inflightStart) <= t.p.cfg.Timeout {
-		return
+		return false
 	}
 	if !t.inflightDone {
 		t.inflightDone = true
@@ -353,7 +364,14 @@ func (t *target) checkStuck(now time.Time) {
 		st.Failures[ec.CauseTimeout]++
 		t.up = false
 	}
-	// HELLO deadlines that passed while the worker is stuck are skipped: count them now.
+	return true
+}
+
+// countBusy counts t's HELLO deadlines that passed while the worker is stuck (in any
+// device's command) as busy: the worker skips them.
+func (t *target) countBusy(now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.lastIntended.IsZero() {
 		return
 	}

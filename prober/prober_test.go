@@ -434,3 +434,57 @@ func BenchmarkHelloJob(b *testing.B) {
 		s.every[0].Run(Stamps{Intended: at, Started: at})
 	}
 }
+
+// TestHungDeviceCountsOthersBusy: one worker serves every EC, so while one EC's transfer
+// hangs the other ECs' HELLO deadlines pass unprobed too. The watchdog must count them
+// as busy at once, not leave those ECs' counters frozen until the hang ends (maybe never).
+func TestHungDeviceCountsOthersBusy(t *testing.T) {
+	clk := newClock()
+	hung := &fakeDev{clk: clk, took: time.Millisecond, block: make(chan struct{}), entered: make(chan struct{}, 1)}
+	other := &fakeDev{clk: clk, took: time.Millisecond}
+	s := &fakeSched{}
+	p, err := New(Config{Interval: time.Second, Timeout: 100 * time.Millisecond, IdentityInterval: time.Hour, Now: clk.Now}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Add("hung", func() (Device, error) { return hung, nil })
+	p.Add("other", func() (Device, error) { return other, nil })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.drain(clk.Now(), 0)
+	base := clk.Now()
+	st := func(i int) Stamps {
+		at := base.Add(time.Duration(i) * time.Second)
+		return Stamps{Intended: at, Started: at}
+	}
+	go func() { <-hung.entered; hung.block <- struct{}{} }()
+	s.every[0].Run(st(0))
+	s.every[1].Run(st(0))
+	clk.Advance(base.Add(time.Second).Sub(clk.Now()))
+	done := make(chan struct{})
+	go func() { s.every[0].Run(st(1)); close(done) }()
+	<-hung.entered // the worker is stuck in the first EC's HELLO
+	clk.Advance(base.Add(4500 * time.Millisecond).Sub(clk.Now()))
+	p.CheckStuck()
+	snaps := p.Snapshots()
+	if got := snaps[0].Commands[Hello].Failures[ec.CauseBusy]; got != 3 {
+		t.Fatalf("hung EC: busy = %d, want 3 (deadlines 2-4)", got)
+	}
+	o := snaps[1].Commands[Hello]
+	if o.Attempts != 5 || o.Failures[ec.CauseBusy] != 4 {
+		t.Fatalf("other EC while the worker hangs: attempts=%d busy=%d, want 5 and 4 (deadlines 1-4 not probed)", o.Attempts, o.Failures[ec.CauseBusy])
+	}
+	checkBalance(t, snaps[1])
+	hung.block <- struct{}{}
+	<-done
+	// The worker's catch-up run (oldest missed deadline) was already counted; the next runs.
+	s.every[1].Run(st(1))
+	s.every[1].Run(st(5))
+	o = p.Snapshots()[1].Commands[Hello]
+	if o.Attempts != 6 || o.Failures[ec.CauseBusy] != 4 || other.calls[Hello] != 2 {
+		t.Fatalf("other EC after the hang: attempts=%d busy=%d sent=%d, want 6, 4 and 2", o.Attempts, o.Failures[ec.CauseBusy], other.calls[Hello])
+	}
+}
