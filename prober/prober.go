@@ -444,6 +444,9 @@ func (j helloJob) Run(s Stamps) {
 	}
 }
 
+// uptimeWrap is the period of GET_UPTIME_INFO's u32 millisecond uptime.
+const uptimeWrap = time.Duration(1<<32) * time.Millisecond
+
 // identityJob reads version, protocol, build, chip and uptime of one device.
 type identityJob struct{ t *target }
 
@@ -515,7 +518,15 @@ func (t *target) runIdentity(dev Device, c Command) {
 	case GetUptimeInfo:
 		if t.id.Uptime {
 			// Expected uptime now, had the EC kept running since the last read.
-			expected := t.id.UptimeInfo.SinceBoot + end.Sub(t.id.UptimeAt)
+			elapsed := end.Sub(t.id.UptimeAt)
+			expected := t.id.UptimeInfo.SinceBoot + elapsed
+			// time_since_ec_boot_ms is a u32: it wraps every ~49.7 days without a reboot.
+			// A reading that matches the expected uptime modulo the wrap is unwrapped.
+			if k := (expected - u.SinceBoot + uptimeWrap/2) / uptimeWrap; k >= 1 {
+				if d := u.SinceBoot + k*uptimeWrap - expected; d.Abs() <= time.Second+elapsed/100 {
+					u.SinceBoot += k * uptimeWrap
+				}
+			}
 			if u.SinceBoot+time.Second < expected-expected/100 {
 				t.resets++
 			}

@@ -488,3 +488,32 @@ func TestHungDeviceCountsOthersBusy(t *testing.T) {
 		t.Fatalf("other EC after the hang: attempts=%d busy=%d sent=%d, want 6, 4 and 2", o.Attempts, o.Failures[ec.CauseBusy], other.calls[Hello])
 	}
 }
+
+// TestUptimeWrapIsNoReset: GET_UPTIME_INFO's time_since_ec_boot_ms is a u32 that wraps
+// after ~49.7 days of uptime; that is no EC reboot and the uptime keeps rising.
+func TestUptimeWrapIsNoReset(t *testing.T) {
+	const wrap = time.Duration(1<<32) * time.Millisecond
+	dev := &fakeDev{clk: newClock(), uptime: wrap - 2*time.Minute}
+	p, s, clk := newTest(t, dev, nil)
+	s.drain(clk.Now(), 0)
+	for _, raw := range []time.Duration{3 * time.Minute, 8 * time.Minute} {
+		clk.Advance(5 * time.Minute)
+		dev.uptime = raw // wrapped: (wrap + raw) mod 2^32 ms
+		p.RefreshIdentity()
+		s.drain(clk.Now(), 0)
+		snap := p.Snapshots()[0]
+		if snap.ResetsDetected != 0 {
+			t.Fatalf("uptime wrap at raw %v counted as %d EC resets", raw, snap.ResetsDetected)
+		}
+		if got := snap.Identity.UptimeInfo.SinceBoot; got != wrap+raw {
+			t.Fatalf("uptime after the wrap = %v, want %v", got, wrap+raw)
+		}
+	}
+	clk.Advance(time.Minute)
+	dev.uptime = 10 * time.Second // a real reboot after the wrap
+	p.RefreshIdentity()
+	s.drain(clk.Now(), 0)
+	if snap := p.Snapshots()[0]; snap.ResetsDetected != 1 || snap.Identity.UptimeInfo.SinceBoot != 10*time.Second {
+		t.Fatalf("reboot after the wrap: resets=%d uptime=%v, want 1 and 10s", snap.ResetsDetected, snap.Identity.UptimeInfo.SinceBoot)
+	}
+}
