@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ec-exporter/ec_exporter/ec"
@@ -62,4 +64,44 @@ func (f SimFlags) Config() ecsim.Config {
 	fs.RebootEvery = f.RebootEvery
 	fs.RebootSilence = f.RebootSilence
 	return c
+}
+
+// validate reports --sim.* values out of range, each naming its flag.
+func (f SimFlags) validate() error {
+	var errs []error
+	if f.Clock < 0 {
+		errs = append(errs, fmt.Errorf("--sim.clock must be a clock in Hz, or 0 for instantaneous transfers, got %d", f.Clock))
+	}
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"--sim.processing", f.Processing}, {"--sim.rx-budget", f.RxBudget}, {"--sim.cs-budget", f.CSBudget},
+		{"--sim.rearm-gap", f.RearmGap}, {"--sim.fault.late-by", f.FaultLateBy}, {"--sim.fault.hang-for", f.FaultHangFor},
+		{"--sim.fault.reboot-every", f.RebootEvery}, {"--sim.fault.reboot-silence", f.RebootSilence},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s must not be negative, got %v", d.flag, d.v))
+		}
+	}
+	for _, p := range []struct {
+		flag string
+		v    float64
+	}{
+		{"--sim.fault.timeout", f.FaultTimeout}, {"--sim.fault.checksum", f.FaultChecksum},
+		{"--sim.fault.bad-data", f.FaultBadData}, {"--sim.fault.not-ready", f.FaultNotReady},
+		{"--sim.fault.in-progress", f.FaultInProgress}, {"--sim.fault.ec-result", f.FaultECResult},
+		{"--sim.fault.bad-len", f.FaultBadLen}, {"--sim.fault.late", f.FaultLate}, {"--sim.fault.hang", f.FaultHang},
+	} {
+		if !(p.v >= 0 && p.v <= 1) {
+			errs = append(errs, fmt.Errorf("%s is a probability: use a value from 0 to 1 (e.g. 0.3 for 30%%), got %v", p.flag, p.v))
+		}
+	}
+	if f.InProgressPolls < 0 {
+		errs = append(errs, fmt.Errorf("--sim.fault.in-progress-polls must not be negative, got %d", f.InProgressPolls))
+	}
+	if f.FaultResult < 0 || f.FaultResult > 0xffff {
+		errs = append(errs, fmt.Errorf("--sim.fault.result is an EC result code 0-65535 (e.g. 2 = EC_RES_ERROR, 10 = EC_RES_TIMEOUT), got %d", f.FaultResult))
+	}
+	return errors.Join(errs...)
 }

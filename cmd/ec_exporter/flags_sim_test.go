@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -51,5 +52,34 @@ func TestSimFlagsMapEveryFault(t *testing.T) {
 		f.LateBy != 3*time.Millisecond || f.Hang.P != 0.9 || f.HangFor != 4*time.Second || f.RebootEvery != time.Minute ||
 		f.RebootSilence != 5*time.Second {
 		t.Errorf("faults: %+v", f)
+	}
+}
+
+// TestSimFlagsRejectNonsense: out-of-range --sim.* values are errors naming the flag,
+// not silently clamped (a probability of 2, a negative clock, a result that is no u16).
+func TestSimFlagsRejectNonsense(t *testing.T) {
+	for _, tc := range []struct{ arg, flag string }{
+		{"--sim.clock=-5", "--sim.clock"},
+		{"--sim.processing=-1ms", "--sim.processing"},
+		{"--sim.fault.timeout=2", "--sim.fault.timeout"},
+		{"--sim.fault.checksum=-0.1", "--sim.fault.checksum"},
+		{"--sim.fault.result=70000", "--sim.fault.result"},
+		{"--sim.fault.in-progress-polls=-1", "--sim.fault.in-progress-polls"},
+		{"--sim.fault.hang-for=-1s", "--sim.fault.hang-for"},
+	} {
+		var cli struct {
+			Sim SimFlags `embed:"" prefix:"sim."`
+		}
+		p, err := kong.New(&cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Parse([]string{tc.arg}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = openDevices(ECFlags{Transport: "sim", Device: []string{"sim"}}, SPIFlags{Deadline: time.Second}, cli.Sim)
+		if err == nil || !strings.Contains(err.Error(), tc.flag) {
+			t.Errorf("%s: err %v, want an error naming %s", tc.arg, err, tc.flag)
+		}
 	}
 }

@@ -81,6 +81,9 @@ func openDevices(e ECFlags, s SPIFlags, sim SimFlags) ([]*ec.Device, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := sim.validate(); err != nil {
+			return nil, err
+		}
 		cfg, err := s.config()
 		if err != nil {
 			return nil, err

@@ -43,6 +43,9 @@ func (s *ServeCmd) targets(logger *slog.Logger) ([]target, error) {
 		def := defaultDevice
 		if e.Transport == "sim" {
 			def = "sim"
+			if err := s.Sim.validate(); err != nil {
+				return nil, err
+			}
 		}
 		label, err := singleLabel(e, e.Transport, def)
 		if err != nil {
