@@ -112,8 +112,14 @@ func New(c spi.Conn, cfg Config) (*Transport, error) {
 	var err error
 	// The kernel resends once on ETIMEDOUT (slow-booting FPMCU); we try up to
 	// three times on any framing failure so one bad transfer does not fail the open.
+	// IN_PROGRESS (the EC still busy with an earlier command; the kernel polls
+	// GET_COMMS_STATUS, 10 ms apart) is retried the same way after 10 ms.
 	for try := 0; try < 3; try++ {
 		n, err = t.Xfer(&m)
+		if err == nil && m.Result == ec.ResInProgress {
+			t.sleep(10 * time.Millisecond)
+			continue
+		}
 		if c := ec.CauseOf(err); c == ec.CauseNone || c == ec.CauseIO {
 			break
 		}

@@ -321,3 +321,17 @@ func TestRecoveryAndPostDelay(t *testing.T) {
 		t.Errorf("calls %d, clocked %d", s.calls[1], s.n[1])
 	}
 }
+
+// TestNewRetriesInProgress: an EC still busy with an earlier command may answer
+// GET_PROTOCOL_INFO with IN_PROGRESS (the kernel then polls and goes on); New must not
+// fail the open on it.
+func TestNewRetriesInProgress(t *testing.T) {
+	s := newScript(cat(echo(8), []byte{0xEC}, respPkt(ec.ResInProgress)), protoInfo(0x220, 0x220))
+	tr, err := ecspi.New(s, ecspi.Config{Deadline: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("New after one IN_PROGRESS answer: %v", err)
+	}
+	if out, in := tr.Limits(); out != 0x220-8 || in != 0x220-8 {
+		t.Fatalf("Limits = %d, %d", out, in)
+	}
+}
