@@ -148,19 +148,11 @@ func (t *Transport) init() error {
 	case n == 0:
 		return fmt.Errorf("chardev: %s returned no banner: not a cros_ec device node", t.path)
 	default:
-		lines := strings.Split(strings.TrimRight(string(b[:n]), "\n"), "\n")
-		if lines[0] != BannerVersion {
-			return fmt.Errorf("chardev: %s is not a cros_ec device: banner starts %q, want %q", t.path, lines[0], BannerVersion)
+		banner, err := ParseBanner(b[:n])
+		if err != nil {
+			return fmt.Errorf("chardev: %s is not a cros_ec device: %w", t.path, err)
 		}
-		if len(lines) > 1 {
-			t.banner.RO = lines[1]
-		}
-		if len(lines) > 2 {
-			t.banner.RW = lines[2]
-		}
-		if len(lines) > 3 {
-			t.banner.Image = lines[3]
-		}
+		t.banner = banner
 	}
 	t.buf = make([]byte, HeaderSize+max(ec.DefaultMaxIn, ec.DefaultMaxOut))
 	in := make([]byte, ec.ProtocolInfoSize)
@@ -184,6 +176,26 @@ func (t *Transport) init() error {
 	t.maxIn = min(max(p.MaxResponse(), 0), ec.MaxMsgBytes)
 	t.buf = make([]byte, HeaderSize+max(t.maxOut, t.maxIn))
 	return nil
+}
+
+// ParseBanner reads the text the kernel returns from the first read() of a cros_ec node:
+// "1.0.0", then the RO version, the RW version and the running image, one per line.
+func ParseBanner(b []byte) (Banner, error) {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if lines[0] != BannerVersion {
+		return Banner{}, fmt.Errorf("banner starts %q, want %q", lines[0], BannerVersion)
+	}
+	var bn Banner
+	if len(lines) > 1 {
+		bn.RO = lines[1]
+	}
+	if len(lines) > 2 {
+		bn.RW = lines[2]
+	}
+	if len(lines) > 3 {
+		bn.Image = lines[3]
+	}
+	return bn, nil
 }
 
 // isTransportErrno reports whether err is an errno the kernel's EC transfer returns.
