@@ -10,14 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ec-exporter/ec_exporter/internal/testkit"
 	"go.yaml.in/yaml/v3"
 )
 
-var execLookPath = exec.LookPath
-
 // TestPromtoolCheckRules runs `promtool check rules` on the rule files.
 func TestPromtoolCheckRules(t *testing.T) {
-	promtool := needTool(t, "promtool")
+	promtool := testkit.NeedTool(t, "promtool", "prometheus")
 	out, err := exec.Command(promtool, append([]string{"check", "rules"}, RuleFiles()...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
@@ -26,7 +25,7 @@ func TestPromtoolCheckRules(t *testing.T) {
 
 // TestPromtoolTestRules runs the promtool unit tests in testdata/.
 func TestPromtoolTestRules(t *testing.T) {
-	promtool := needTool(t, "promtool")
+	promtool := testkit.NeedTool(t, "promtool", "prometheus")
 	files := unitTestFiles(t)
 	out, err := exec.Command(promtool, append([]string{"test", "rules"}, files...)...).CombinedOutput()
 	if err != nil {

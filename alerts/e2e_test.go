@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ec-exporter/ec_exporter/internal/testkit"
 	dto "github.com/prometheus/client_model/go"
 )
 
@@ -35,7 +36,7 @@ func startPrometheus(t *testing.T, bin, config string, files map[string]string, 
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	args := append([]string{
 		"--config.file=" + cfg,
 		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
@@ -123,7 +124,7 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
-	promBin := needTool(t, "prometheus")
+	promBin := testkit.NeedTool(t, "prometheus", "prometheus")
 	start := time.Now()
 	// 30 % of commands time out, and the simulated EC reboots every 8 s (1 s silent).
 	exporter := startExporter(t, "--sim.fault.timeout=0.3", "--sim.fault.reboot-every=8s", "--sim.fault.reboot-silence=1s")

@@ -1,55 +1,24 @@
 package alerts
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ec-exporter/ec_exporter/collector"
+	"github.com/ec-exporter/ec_exporter/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
-
-// lockedBuffer collects a child's output for error messages.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // buildExporter builds cmd/ec_exporter into a temporary directory.
 func buildExporter(t testing.TB) string {
@@ -65,7 +34,7 @@ func buildExporter(t testing.TB) string {
 
 // process is a child started by a test.
 type process struct {
-	out  *lockedBuffer
+	out  *testkit.LockedBuffer
 	done chan struct{} // closed when the child has exited
 	err  error         // Wait's result, valid once done is closed
 }
@@ -73,7 +42,7 @@ type process struct {
 // startProcess starts a child that the test ends (by its own pid) when done.
 func startProcess(t testing.TB, name string, args ...string) *process {
 	t.Helper()
-	p := &process{out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &process{out: &testkit.LockedBuffer{}, done: make(chan struct{})}
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
@@ -104,7 +73,7 @@ func tail(s string, lines int) string {
 func startExporter(t testing.TB, extra ...string) string {
 	t.Helper()
 	bin := buildExporter(t)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	args := append([]string{"serve", "--ec.transport=sim", "--web.listen-address=" + addr, "--log.level=warn"}, extra...)
 	p := startProcess(t, bin, args...)
 	deadline := time.Now().Add(20 * time.Second)

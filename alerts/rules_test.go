@@ -1,9 +1,6 @@
 package alerts
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -48,32 +45,4 @@ func loadRules(t testing.TB) []rule {
 		t.Fatal("no rules found")
 	}
 	return out
-}
-
-// needTool returns the path of an outside program, skipping the test when it
-// is missing on a bare machine and failing it when CI=true.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := lookPath(name)
-	if err == nil {
-		return p
-	}
-	msg := fmt.Sprintf("%s not found (apt-get install prometheus): %v", name, err)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// lookPath finds name in PATH or in /usr/bin (where Debian installs it).
-func lookPath(name string) (string, error) {
-	if p, err := execLookPath(name); err == nil {
-		return p, nil
-	}
-	p := filepath.Join("/usr/bin", name)
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("not in PATH nor %s", p)
-	}
-	return p, nil
 }

@@ -3,29 +3,15 @@ package collector
 import (
 	"bytes"
 	"context"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/internal/testkit"
 	"github.com/ec-exporter/ec_exporter/prober"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
-
-// stepClock advances by step on every reading, so measured durations are deterministic.
-type stepClock struct {
-	mu   sync.Mutex
-	t    time.Time
-	step time.Duration
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(c.step)
-	return c.t
-}
 
 type goldenDev struct{ n int }
 
@@ -63,7 +49,7 @@ func (s *syncSched) Submit(j prober.Job) error           { s.queue = append(s.qu
 // newGoldenProber returns a prober with a deterministic history: one identity refresh,
 // 20 HELLOs (every 5th a checksum failure) and some wake-ups.
 func newGoldenProber(t testing.TB) *prober.Prober {
-	clk := &stepClock{t: time.Unix(1_764_000_000, 0), step: 37 * time.Microsecond}
+	clk := &testkit.StepClock{T: time.Unix(1_764_000_000, 0), Step: 37 * time.Microsecond}
 	s := &syncSched{}
 	p, err := prober.New(prober.Config{Interval: time.Second, Timeout: 100 * time.Millisecond, IdentityInterval: time.Hour, Now: clk.Now}, s)
 	if err != nil {

@@ -23,26 +23,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ec-exporter/ec_exporter/internal/testkit"
 	"golang.org/x/crypto/bcrypt"
 )
-
-// needTool returns the path of an outside program. Missing, it skips the test on a bare
-// machine and fails it in CI (CI=true).
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not installed (CI needs it: apt-get install prometheus)", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
 
 // exporterBinary builds ec_exporter into the test's temp dir (the build cache makes
 // the second build cheap).
@@ -58,39 +44,11 @@ func exporterBinary(t *testing.T) string {
 	return bin
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// lockedBuffer collects a child's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // start runs a program until the test ends; its output is logged if the test fails.
 func start(t *testing.T, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(name, args...)
-	out := &lockedBuffer{}
+	out := &testkit.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -138,7 +96,7 @@ func httpOK(c *http.Client, u string) bool {
 func startExporter(t *testing.T, client *http.Client, scheme string, args ...string) (*exec.Cmd, string) {
 	t.Helper()
 	bin := exporterBinary(t)
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	base := fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
 	cmd := start(t, bin, append([]string{"serve", "--web.listen-address=127.0.0.1:" + strconv.Itoa(port)}, args...)...)
 	waitFor(t, "the exporter to answer", 15*time.Second, func() bool { return httpOK(client, base+"/-/healthy") })
@@ -148,13 +106,13 @@ func startExporter(t *testing.T, client *http.Client, scheme string, args ...str
 // startPrometheus runs the real prometheus with one scrape job.
 func startPrometheus(t *testing.T, job string, flags ...string) string {
 	t.Helper()
-	bin := needTool(t, "prometheus")
+	bin := testkit.NeedTool(t, "prometheus", "prometheus")
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfg, []byte("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n"+job), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	start(t, bin, append([]string{"--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
 		"--web.listen-address=127.0.0.1:" + strconv.Itoa(port), "--log.level=warn"}, flags...)...)
@@ -203,8 +161,8 @@ func scrapeJob(target string, extra string) string {
 
 // TestE2EPrometheus: a real Prometheus scrapes the exporter on the simulated EC.
 func TestE2EPrometheus(t *testing.T) {
-	needTool(t, "prometheus")
-	promtool := needTool(t, "promtool")
+	testkit.NeedTool(t, "prometheus", "prometheus")
+	promtool := testkit.NeedTool(t, "promtool", "prometheus")
 	cmd, base := startExporter(t, http.DefaultClient, "http", "--ec.transport=sim", "--rt.policy=fifo", "--rt.priority=37", "--probe.interval=200ms")
 	prom := startPrometheus(t, scrapeJob(strings.TrimPrefix(base, "http://"), ""))
 
@@ -300,7 +258,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 // TestE2ETLSBasicAuth: TLS and basic auth from an exporter-toolkit web config, scraped
 // by a real Prometheus with tls_config and basic_auth.
 func TestE2ETLSBasicAuth(t *testing.T) {
-	needTool(t, "prometheus")
+	testkit.NeedTool(t, "prometheus", "prometheus")
 	dir := t.TempDir()
 	cert, key := selfSigned(t, dir)
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
@@ -313,7 +271,7 @@ func TestE2ETLSBasicAuth(t *testing.T) {
 	}
 	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, Timeout: 5 * time.Second}
 	bin := exporterBinary(t)
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
 	start(t, bin, "serve", "--ec.transport=sim", "--web.listen-address=127.0.0.1:"+strconv.Itoa(port), "--web.config.file="+webCfg, "--no-collector.kmsg")
 	waitFor(t, "the TLS listener", 15*time.Second, func() bool {
@@ -425,7 +383,7 @@ func TestE2EMissingDevice(t *testing.T) {
 // TestE2ENativeHistograms: a Prometheus with native histograms enabled negotiates
 // protobuf and ingests the exporter's native buckets (schema 3).
 func TestE2ENativeHistograms(t *testing.T) {
-	needTool(t, "prometheus")
+	testkit.NeedTool(t, "prometheus", "prometheus")
 	_, base := startExporter(t, http.DefaultClient, "http", "--ec.transport=sim", "--no-collector.kmsg", "--probe.interval=100ms")
 	prom := startPrometheus(t, scrapeJob(strings.TrimPrefix(base, "http://"), ""), "--enable-feature=native-histograms")
 	q := `histogram_count(cros_ec_transfer_duration_seconds{device="sim",command="hello"})`

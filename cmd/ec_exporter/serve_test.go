@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/ec-exporter/ec_exporter/collector"
+	"github.com/ec-exporter/ec_exporter/internal/testkit"
 	"github.com/ec-exporter/ec_exporter/prober"
 	"github.com/ec-exporter/ec_exporter/rt"
 )
@@ -111,20 +111,6 @@ func TestServeValidation(t *testing.T) {
 	}
 }
 
-// stepClock advances on every reading, so durations measured by the prober are deterministic.
-type stepClock struct {
-	mu   sync.Mutex
-	t    time.Time
-	step time.Duration
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(c.step)
-	return c.t
-}
-
 // syncScheduler queues jobs; the test runs them on its own goroutine with chosen stamps.
 type syncScheduler struct {
 	every []prober.Job
@@ -172,7 +158,7 @@ func simRegistry(t testing.TB, extra ...string) (*prometheus.Registry, *counting
 		t.Fatal(err)
 	}
 	cd := &countingDevice{Device: dev}
-	clk := &stepClock{t: time.Unix(1_764_000_000, 0), step: 53 * time.Microsecond}
+	clk := &testkit.StepClock{T: time.Unix(1_764_000_000, 0), Step: 53 * time.Microsecond}
 	sched := &syncScheduler{}
 	p, err := prober.New(prober.Config{Interval: time.Second, Timeout: time.Second, IdentityInterval: time.Hour, Now: clk.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sched)
@@ -319,7 +305,7 @@ func TestDisableExporterMetrics(t *testing.T) {
 // TestExampleConfigs checks the shipped Prometheus configs with promtool and the web
 // config with the exporter-toolkit's own validator (file paths aside).
 func TestExampleConfigs(t *testing.T) {
-	promtool := needTool(t, "promtool")
+	promtool := testkit.NeedTool(t, "promtool", "prometheus")
 	for _, f := range []string{"prometheus.yml", "agent.yml"} {
 		out, err := exec.Command(promtool, "check", "config", "--syntax-only", filepath.Join("..", "..", "examples", "prometheus", f)).CombinedOutput()
 		if err != nil {

@@ -7,18 +7,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/ec-exporter/ec_exporter/internal/testkit"
 )
 
 // TestCompareWithCyclictest runs the benchmark's comparison for a moment: real cyclictest
 // beside the Go worker at the same priority and interval, then the report. It checks that
 // both sides produce samples and that the report computes every ratio; it asserts no timing.
 func TestCompareWithCyclictest(t *testing.T) {
-	if _, err := exec.LookPath("cyclictest"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("cyclictest not found (Debian package rt-tests); .ci/run installs it")
-		}
-		t.Skip("cyclictest not installed (apt-get install rt-tests)")
-	}
+	cyclictest := testkit.NeedTool(t, "cyclictest", "rt-tests")
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for SCHED_FIFO")
 	}
@@ -30,7 +27,7 @@ func TestCompareWithCyclictest(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		cycOut, cycErr = exec.Command("cyclictest", "-m", "-p50", "-i1000", "-h2000", "-q", "-D2s").Output()
+		cycOut, cycErr = exec.Command(cyclictest, "-m", "-p50", "-i1000", "-h2000", "-q", "-D2s").Output()
 	}()
 	if err := run([]string{"-policy", "fifo", "-wakeup", "1ms", "-every", "1ms", "-d", "2s", "-out", filepath.Join(dir, "fifo")}); err != nil {
 		t.Fatalf("rtbench run fifo: %v", err)
