@@ -82,10 +82,7 @@ func TestEveryAlertIsUnitTested(t *testing.T) {
 			}
 		}
 	}
-	for _, r := range loadRules(t) {
-		if r.Alert == "" {
-			continue
-		}
+	for _, r := range alertRules(t) {
 		if key := r.Alert + "/" + r.Labels["severity"]; !fires[key] {
 			t.Errorf("%s: no promtool test shows it firing", key)
 		}
@@ -106,12 +103,7 @@ func TestAlertStyle(t *testing.T) {
 	anchors := markdownAnchors(string(docs))
 	name := regexp.MustCompile(`^CrosEc([A-Z][a-z0-9]*)+$`)
 	const runbooks = "https://github.com/ec-exporter/ec_exporter/blob/main/docs/alerts.md#"
-	n := 0
-	for _, r := range loadRules(t) {
-		if r.Alert == "" {
-			continue
-		}
-		n++
+	for _, r := range alertRules(t) {
 		if !name.MatchString(r.Alert) {
 			t.Errorf("%s: want a CamelCase name starting with CrosEc", r.Alert)
 		}
@@ -132,9 +124,6 @@ func TestAlertStyle(t *testing.T) {
 		} else if !anchors[anchor] {
 			t.Errorf("%s: docs/alerts.md has no section with anchor #%s", r.Alert, anchor)
 		}
-	}
-	if n == 0 {
-		t.Fatal("no alerts found")
 	}
 }
 
@@ -157,17 +146,9 @@ func markdownAnchors(md string) map[string]bool {
 // that each recorded metric keeps the cros_ec_ prefix.
 func TestRecordingRuleNames(t *testing.T) {
 	re := regexp.MustCompile(`^[a-z_]+:cros_ec_[a-z0-9_]+:[a-z0-9_]+$`)
-	n := 0
-	for _, r := range loadRules(t) {
-		if r.Record == "" {
-			continue
-		}
-		n++
+	for _, r := range recordingRules(t) {
 		if !re.MatchString(r.Record) {
 			t.Errorf("recording rule %q: want level:cros_ec_metric:operations", r.Record)
 		}
-	}
-	if n == 0 {
-		t.Fatal("no recording rules found")
 	}
 }

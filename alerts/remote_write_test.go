@@ -37,18 +37,10 @@ func TestRemoteWriteKeepsRecordingRules(t *testing.T) {
 	if keep == nil {
 		t.Fatal("no keep rule in remote_write.yml")
 	}
-	n := 0
-	for _, r := range loadRules(t) {
-		if r.Record == "" {
-			continue
-		}
-		n++
+	for _, r := range recordingRules(t) {
 		if !keep.MatchString(r.Record) {
 			t.Errorf("remote_write.yml drops recording rule %s", r.Record)
 		}
-	}
-	if n == 0 {
-		t.Fatal("no recording rules found")
 	}
 	for _, raw := range []string{"cros_ec_up", "cros_ec_info", "up"} {
 		if !keep.MatchString(raw) {

@@ -46,3 +46,27 @@ func loadRules(t testing.TB) []rule {
 	}
 	return out
 }
+
+// alertRules returns the alerting rules, failing the test when there are none.
+func alertRules(t testing.TB) []rule {
+	return rulesWhere(t, "alerting", func(r rule) bool { return r.Alert != "" })
+}
+
+// recordingRules returns the recording rules, failing the test when there are none.
+func recordingRules(t testing.TB) []rule {
+	return rulesWhere(t, "recording", func(r rule) bool { return r.Record != "" })
+}
+
+func rulesWhere(t testing.TB, kind string, keep func(rule) bool) []rule {
+	t.Helper()
+	var out []rule
+	for _, r := range loadRules(t) {
+		if keep(r) {
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatalf("no %s rules found", kind)
+	}
+	return out
+}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ec-exporter/ec_exporter/internal/testkit"
 )
 
 const parentEnv = "LOAD_TEST_PARENT_DIR"
@@ -99,17 +101,6 @@ func threads(t *testing.T) int {
 	return 0
 }
 
-// eventually polls cond for up to 20 s (a liveness bound, not a timing check).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("gave up waiting: %s", what)
-}
-
 func dirEmpty(t *testing.T, dir string) bool {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
@@ -171,7 +162,7 @@ func TestStartStopLeavesNothing(t *testing.T) {
 			if io.Kind != "io" {
 				t.Fatalf("last child is %q, want io", io.Kind)
 			}
-			eventually(t, "IO flood holds an unlinked file in "+dir, func() bool {
+			testkit.Eventually(t, "IO flood holds an unlinked file in "+dir, 20*time.Second, func() bool {
 				fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", io.PID))
 				for _, fd := range fds {
 					if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, dir+"/ec_exporter-ioflood-") && strings.HasSuffix(l, "(deleted)") {
@@ -180,7 +171,7 @@ func TestStartStopLeavesNothing(t *testing.T) {
 				}
 				return false
 			})
-			eventually(t, "IO flood writes", func() bool {
+			testkit.Eventually(t, "IO flood writes", 20*time.Second, func() bool {
 				b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/io", io.PID))
 				for _, l := range strings.Split(string(b), "\n") {
 					if v, ok := strings.CutPrefix(l, "wchar: "); ok {
@@ -216,7 +207,7 @@ func TestStartStopLeavesNothing(t *testing.T) {
 		if !dirEmpty(t, dir) {
 			t.Errorf("files left in %s", dir)
 		}
-		eventually(t, "goroutines back", func() bool { return runtime.NumGoroutine() <= goroutines })
+		testkit.Eventually(t, "goroutines back", 20*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines })
 		if cycle == 0 {
 			threadsAfterFirst = threads(t)
 		}
@@ -265,9 +256,9 @@ func TestParentDeathKillsChildren(t *testing.T) {
 	}
 	_ = cmd.Wait()
 	for _, p := range pids {
-		eventually(t, fmt.Sprintf("child %d dies with its parent", p), func() bool { return !alive(p) })
+		testkit.Eventually(t, fmt.Sprintf("child %d dies with its parent", p), 20*time.Second, func() bool { return !alive(p) })
 	}
-	eventually(t, "flood file gone", func() bool { return dirEmpty(t, dir) })
+	testkit.Eventually(t, "flood file gone", 20*time.Second, func() bool { return dirEmpty(t, dir) })
 }
 
 func TestStartErrors(t *testing.T) {

@@ -126,16 +126,7 @@ func (p *Prober) Start(ctx context.Context) error {
 func (p *Prober) watchdog(ctx context.Context) {
 	tick := p.cfg.Timeout / 4
 	tick = min(max(tick, 5*time.Millisecond), 250*time.Millisecond)
-	tk := time.NewTicker(tick)
-	defer tk.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tk.C:
-			p.CheckStuck()
-		}
-	}
+	tickUntilDone(ctx, tick, p.CheckStuck)
 }
 
 // CheckStuck counts commands running past the timeout as timeouts and the HELLO
@@ -157,14 +148,19 @@ func (p *Prober) CheckStuck() {
 }
 
 func (p *Prober) refresh(ctx context.Context) {
-	tk := time.NewTicker(p.cfg.IdentityInterval)
+	tickUntilDone(ctx, p.cfg.IdentityInterval, p.RefreshIdentity)
+}
+
+// tickUntilDone calls f every d until ctx ends.
+func tickUntilDone(ctx context.Context, d time.Duration, f func()) {
+	tk := time.NewTicker(d)
 	defer tk.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tk.C:
-			p.RefreshIdentity()
+			f()
 		}
 	}
 }

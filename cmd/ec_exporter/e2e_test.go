@@ -70,18 +70,6 @@ func tail(s string, n int) string {
 	return s
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func httpOK(c *http.Client, u string) bool {
 	resp, err := c.Get(u)
 	if err != nil {
@@ -99,7 +87,7 @@ func startExporter(t *testing.T, client *http.Client, scheme string, args ...str
 	port := testkit.FreePort(t)
 	base := fmt.Sprintf("%s://127.0.0.1:%d", scheme, port)
 	cmd := start(t, bin, append([]string{"serve", "--web.listen-address=127.0.0.1:" + strconv.Itoa(port)}, args...)...)
-	waitFor(t, "the exporter to answer", 15*time.Second, func() bool { return httpOK(client, base+"/-/healthy") })
+	testkit.Eventually(t, "the exporter to answer", 15*time.Second, func() bool { return httpOK(client, base+"/-/healthy") })
 	return cmd, base
 }
 
@@ -116,7 +104,7 @@ func startPrometheus(t *testing.T, job string, flags ...string) string {
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	start(t, bin, append([]string{"--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
 		"--web.listen-address=127.0.0.1:" + strconv.Itoa(port), "--log.level=warn"}, flags...)...)
-	waitFor(t, "prometheus to be ready", 20*time.Second, func() bool { return httpOK(http.DefaultClient, base+"/-/ready") })
+	testkit.Eventually(t, "prometheus to be ready", 20*time.Second, func() bool { return httpOK(http.DefaultClient, base+"/-/ready") })
 	return base
 }
 
@@ -147,7 +135,7 @@ func promValue(t *testing.T, prom, query string) (float64, bool) {
 func waitValue(t *testing.T, prom, query string, timeout time.Duration, ok func(float64) bool) float64 {
 	t.Helper()
 	var v float64
-	waitFor(t, query, timeout, func() bool {
+	testkit.Eventually(t, query, timeout, func() bool {
 		var found bool
 		v, found = promValue(t, prom, query)
 		return found && ok(v)
@@ -274,7 +262,7 @@ func TestE2ETLSBasicAuth(t *testing.T) {
 	port := testkit.FreePort(t)
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
 	start(t, bin, "serve", "--ec.transport=sim", "--web.listen-address=127.0.0.1:"+strconv.Itoa(port), "--web.config.file="+webCfg, "--no-collector.kmsg")
-	waitFor(t, "the TLS listener", 15*time.Second, func() bool {
+	testkit.Eventually(t, "the TLS listener", 15*time.Second, func() bool {
 		resp, err := insecure.Get(base + "/-/healthy")
 		if err != nil {
 			return false

@@ -22,6 +22,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/internal/testkit"
 	"github.com/ec-exporter/ec_exporter/rt"
 )
 
@@ -266,7 +267,7 @@ func TestStressShortRun(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) > 0 {
 		t.Errorf("files left in %s: %v", dir, ents)
 	}
-	stressEventually(t, "goroutines back", func() bool { return runtime.NumGoroutine() <= goroutines })
+	testkit.Eventually(t, "goroutines back", 20*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines })
 	// The worker threads have exited (the rt worker names its thread).
 	comms, _ := filepath.Glob("/proc/self/task/*/comm")
 	for _, f := range comms {
@@ -274,17 +275,6 @@ func TestStressShortRun(t *testing.T) {
 			t.Errorf("worker thread left: %s", f)
 		}
 	}
-}
-
-// stressEventually polls cond for up to 20 s (a liveness bound, not a timing check).
-func stressEventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("gave up waiting: %s", what)
 }
 
 // TestStressMaxFailureRatio: a sim EC that corrupts half the checksums fails the gate.

@@ -85,3 +85,14 @@ func (c *StepClock) Now() time.Time {
 	c.T = c.T.Add(c.Step)
 	return c.T
 }
+
+// Eventually polls cond until it holds, failing the test after timeout: a liveness bound,
+// not a timing check.
+func Eventually(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(timeout); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+	}
+}
