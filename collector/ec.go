@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/hist"
 	"github.com/ec-exporter/ec_exporter/prober"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -12,7 +13,7 @@ import (
 // ProbeSource is the probe state the EC collector reads (*prober.Prober).
 type ProbeSource interface {
 	Snapshots() []prober.Snapshot
-	Wakeup() prober.Histogram
+	Wakeup() hist.Histogram
 	Now() time.Time
 }
 

@@ -1,22 +1,22 @@
 package collector
 
 import (
-	"github.com/ec-exporter/ec_exporter/prober"
+	"github.com/ec-exporter/ec_exporter/hist"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 )
 
-// histogramMetric exposes a prober.Histogram with both its classic buckets and its
+// histogramMetric exposes a hist.Histogram with both its classic buckets and its
 // native (schema 3) buckets; the text format shows the classic ones, protobuf carries both.
 type histogramMetric struct {
 	desc   *prometheus.Desc
 	labels []*dto.LabelPair
-	h      *prober.Histogram
+	h      *hist.Histogram
 }
 
 // newHistogram returns a const histogram metric of h (which must not change afterwards).
-func newHistogram(desc *prometheus.Desc, h *prober.Histogram, labelValues ...string) prometheus.Metric {
+func newHistogram(desc *prometheus.Desc, h *hist.Histogram, labelValues ...string) prometheus.Metric {
 	return &histogramMetric{desc: desc, labels: prometheus.MakeLabelPairs(desc, labelValues), h: h}
 }
 
@@ -27,14 +27,14 @@ func (m *histogramMetric) Write(out *dto.Metric) error {
 	cum := h.Cumulative()
 	buckets := make([]*dto.Bucket, len(cum))
 	for i, c := range cum {
-		buckets[i] = &dto.Bucket{CumulativeCount: proto.Uint64(c), UpperBound: proto.Float64(prober.ClassicBounds[i])}
+		buckets[i] = &dto.Bucket{CumulativeCount: proto.Uint64(c), UpperBound: proto.Float64(hist.ClassicBounds[i])}
 	}
 	dh := &dto.Histogram{
 		SampleCount:   proto.Uint64(h.Count()),
 		SampleSum:     proto.Float64(h.Sum()),
 		Bucket:        buckets,
-		Schema:        proto.Int32(prober.NativeSchema),
-		ZeroThreshold: proto.Float64(prober.NativeZeroThreshold),
+		Schema:        proto.Int32(hist.NativeSchema),
+		ZeroThreshold: proto.Float64(hist.NativeZeroThreshold),
 		ZeroCount:     proto.Uint64(h.ZeroCount()),
 	}
 	// Spans of consecutive non-empty buckets, counts delta-encoded across all spans.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/hist"
 )
 
 // Config tunes the prober.
@@ -51,7 +52,7 @@ type Prober struct {
 	targets []*target
 
 	wakeMu sync.Mutex
-	wakeup Histogram
+	wakeup hist.Histogram
 
 	started atomic.Bool
 }
@@ -86,7 +87,7 @@ func (p *Prober) ObserveWakeup(overshoot time.Duration) {
 }
 
 // Wakeup returns a copy of the worker wake-up latency histogram.
-func (p *Prober) Wakeup() Histogram {
+func (p *Prober) Wakeup() hist.Histogram {
 	p.wakeMu.Lock()
 	defer p.wakeMu.Unlock()
 	return p.wakeup
@@ -208,8 +209,8 @@ type Snapshot struct {
 	Up             bool
 	LastSuccess    time.Time // zero if never
 	Commands       [NumCommands]CommandStats
-	Transfer       Histogram // HELLO transfer duration
-	ScheduleDelay  Histogram // intended start → running on the worker
+	Transfer       hist.Histogram // HELLO transfer duration
+	ScheduleDelay  hist.Histogram // intended start → running on the worker
 	Identity       Identity
 	ResetsDetected uint64 // EC reboots seen as uptime going backwards
 }
@@ -231,8 +232,8 @@ type target struct {
 	everUp        bool
 	lastSuccess   time.Time
 	cmds          [NumCommands]CommandStats
-	transfer      Histogram
-	delay         Histogram
+	transfer      hist.Histogram
+	delay         hist.Histogram
 	id            Identity
 	unsupported   [NumCommands]bool
 	resets        uint64

@@ -1,4 +1,6 @@
-package prober
+// Package hist is the latency histogram every exporter metric uses: classic buckets
+// from 1 µs to 1 s and native (schema 3) buckets, counted at once without allocating.
+package hist
 
 import (
 	"math"
