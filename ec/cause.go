@@ -19,7 +19,11 @@ const (
 	CauseNotReady          // EC not ready: 0xFB/0xFC/0xED in the request phase, EAGAIN, IN_PROGRESS exhausted
 	CauseIO                // any other I/O error from the bus or the kernel
 	CauseBusy              // the worker was still busy (queue full or previous transfer hung)
+	numCauses
 )
+
+// NumCauses sizes arrays indexed by Cause (CauseNone included).
+const NumCauses = int(numCauses)
 
 // Causes lists every failure cause, in label order, so counters can start at 0.
 var Causes = []Cause{CauseTimeout, CauseChecksum, CauseBadResponse, CauseECResult, CauseNotReady, CauseIO, CauseBusy}
