@@ -13,7 +13,6 @@ import (
 // ProbeSource is the probe state the EC collector reads (*prober.Prober).
 type ProbeSource interface {
 	Snapshots() []prober.Snapshot
-	Wakeup() hist.Histogram
 	Now() time.Time
 }
 
@@ -27,8 +26,9 @@ type WorkerInfo struct {
 
 // ECOptions are the worker-side sources of the EC collector; nil funcs are skipped.
 type ECOptions struct {
-	Worker  func() WorkerInfo // read on every scrape
-	Dropped func() uint64     // jobs the worker's queue refused
+	Worker  func() WorkerInfo     // read on every scrape
+	Dropped func() uint64         // jobs the worker's queue refused
+	Wakeup  func() hist.Histogram // the worker's timer overshoots
 }
 
 // EC exposes the probe state of every EC and of the worker thread.
@@ -36,8 +36,8 @@ type EC struct {
 	src  ProbeSource
 	opts ECOptions
 
-	up, open, commands, failures, retries, transfer, delay, wakeup, lastSuccess *prometheus.Desc
-	info, uptime, apResets, resetFlags, resets, workerInfo, dropped             *prometheus.Desc
+	up, open, openFailures, commands, failures, retries, transfer, delay, wakeup *prometheus.Desc
+	lastSuccess, info, uptime, apResets, resetFlags, resets, workerInfo, dropped *prometheus.Desc
 }
 
 // NewEC returns the EC collector over src.
@@ -49,6 +49,9 @@ func NewEC(src ProbeSource, opts ECOptions) *EC {
 		opts: opts,
 		up:   prometheus.NewDesc("cros_ec_up", "1 if the latest HELLO probe of the EC succeeded in time, 0 if not.", d, nil),
 		open: prometheus.NewDesc("cros_ec_device_open", "1 if the EC's device (chardev, spidev or simulator) is open, 0 while the exporter keeps retrying to open it.", d, nil),
+		openFailures: prometheus.NewDesc("cros_ec_device_open_failures_total",
+			"Failed attempts to open the EC's device, by cause (timeout: the open did not finish within --probe.timeout); the reason is logged once.",
+			[]string{"device", "cause"}, nil),
 		commands: prometheus.NewDesc("cros_ec_commands_total",
 			"Host commands attempted, including those that failed or were skipped because the worker was busy.", dc, nil),
 		failures: prometheus.NewDesc("cros_ec_command_failures_total",
@@ -57,7 +60,7 @@ func NewEC(src ProbeSource, opts ECOptions) *EC {
 		retries: prometheus.NewDesc("cros_ec_command_retries_total",
 			"Retries inside host commands (EC not ready, IN_PROGRESS status polls).", dc, nil),
 		transfer: prometheus.NewDesc("cros_ec_transfer_duration_seconds",
-			"Duration of one host command on the worker thread, from the start of the transfer to the verified response (only for commands probed every interval).", dc, nil),
+			"Duration of successful host commands on the worker thread, from the start of the transfer to the verified response (only for commands probed every interval; failures are in cros_ec_command_failures_total).", dc, nil),
 		delay: prometheus.NewDesc("cros_ec_schedule_delay_seconds",
 			"Delay from a probe's intended start (its deadline, or its submission) to its start on the worker thread.", d, nil),
 		wakeup: prometheus.NewDesc("cros_ec_worker_wakeup_latency_seconds",
@@ -85,7 +88,7 @@ func NewEC(src ProbeSource, opts ECOptions) *EC {
 
 // Describe implements Updater.
 func (c *EC) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.open, c.commands, c.failures, c.retries, c.transfer, c.delay, c.wakeup,
+	for _, d := range []*prometheus.Desc{c.up, c.open, c.openFailures, c.commands, c.failures, c.retries, c.transfer, c.delay, c.wakeup,
 		c.lastSuccess, c.info, c.uptime, c.apResets, c.resetFlags, c.resets, c.workerInfo, c.dropped} {
 		ch <- d
 	}
@@ -107,42 +110,39 @@ func (c *EC) Update(ch chan<- prometheus.Metric) error {
 		dev := s.Device
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, b2f(s.Up), dev)
 		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, b2f(s.Open), dev)
-		for _, cmd := range prober.Commands {
-			st := &s.Commands[cmd]
-			name := cmd.String()
-			ch <- prometheus.MustNewConstMetric(c.commands, prometheus.CounterValue, float64(st.Attempts), dev, name)
-			ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(st.Retries), dev, name)
+		for _, cause := range ec.Causes {
+			ch <- prometheus.MustNewConstMetric(c.openFailures, prometheus.CounterValue, float64(s.OpenFailures[cause]), dev, cause.String())
+		}
+		for i := range s.Commands {
+			st := &s.Commands[i]
+			ch <- prometheus.MustNewConstMetric(c.commands, prometheus.CounterValue, float64(st.Attempts), dev, st.Name)
+			ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(st.Retries), dev, st.Name)
 			for _, cause := range ec.Causes {
-				ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(st.Failures[cause]), dev, name, cause.String())
+				ch <- prometheus.MustNewConstMetric(c.failures, prometheus.CounterValue, float64(st.Failures[cause]), dev, st.Name, cause.String())
+			}
+			if st.Transfer != nil {
+				ch <- newHistogram(c.transfer, st.Transfer, dev, st.Name)
 			}
 		}
-		ch <- newHistogram(c.transfer, &s.Transfer, dev, prober.Hello.String())
 		ch <- newHistogram(c.delay, &s.ScheduleDelay, dev)
 		last := 0.0
 		if !s.LastSuccess.IsZero() {
 			last = float64(s.LastSuccess.UnixNano()) / 1e9
 		}
 		ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, last, dev)
-		id := &s.Identity
-		if id.Version || id.Protocol || id.Build || id.Chip {
-			proto := ""
-			if id.Protocol {
-				proto = strconv.Itoa(id.ProtocolInfo.Highest())
-			}
-			ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, dev,
-				id.VersionInfo.RO, id.VersionInfo.RW, id.VersionInfo.Image, proto, id.BuildInfo,
-				id.ChipInfo.Vendor, id.ChipInfo.Name, id.ChipInfo.Revision)
-		}
-		if id.Uptime {
-			up := id.UptimeInfo.SinceBoot + now.Sub(id.UptimeAt)
+		c.identity(ch, dev, &s.Answers)
+		if u := s.Answers.Uptime; u != nil {
+			up := u.SinceBoot + now.Sub(s.UptimeAt)
 			ch <- prometheus.MustNewConstMetric(c.uptime, prometheus.GaugeValue, up.Seconds(), dev)
-			ch <- prometheus.MustNewConstMetric(c.apResets, prometheus.CounterValue, float64(id.UptimeInfo.APResets), dev)
-			ch <- prometheus.MustNewConstMetric(c.resetFlags, prometheus.GaugeValue, float64(id.UptimeInfo.ResetFlags), dev)
+			ch <- prometheus.MustNewConstMetric(c.apResets, prometheus.CounterValue, float64(u.APResets), dev)
+			ch <- prometheus.MustNewConstMetric(c.resetFlags, prometheus.GaugeValue, float64(u.ResetFlags), dev)
 		}
 		ch <- prometheus.MustNewConstMetric(c.resets, prometheus.CounterValue, float64(s.ResetsDetected), dev)
 	}
-	w := c.src.Wakeup()
-	ch <- newHistogram(c.wakeup, &w)
+	if c.opts.Wakeup != nil {
+		w := c.opts.Wakeup()
+		ch <- newHistogram(c.wakeup, &w)
+	}
 	if c.opts.Worker != nil {
 		wi := c.opts.Worker()
 		ch <- prometheus.MustNewConstMetric(c.workerInfo, prometheus.GaugeValue, 1,
@@ -152,4 +152,25 @@ func (c *EC) Update(ch chan<- prometheus.Metric) error {
 		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(c.opts.Dropped()))
 	}
 	return nil
+}
+
+// identity sends cros_ec_info once any of its parts is known.
+func (c *EC) identity(ch chan<- prometheus.Metric, dev string, a *prober.Answers) {
+	if a.Version == nil && a.Protocol == nil && a.Build == nil && a.Chip == nil {
+		return
+	}
+	var ro, rw, image, proto, build, vendor, name, rev string
+	if v := a.Version; v != nil {
+		ro, rw, image = v.RO, v.RW, v.Image.String()
+	}
+	if p := a.Protocol; p != nil {
+		proto = strconv.Itoa(p.ProtocolVersion())
+	}
+	if a.Build != nil {
+		build = *a.Build
+	}
+	if chip := a.Chip; chip != nil {
+		vendor, name, rev = chip.Vendor, chip.Name, chip.Revision
+	}
+	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, dev, ro, rw, image, proto, build, vendor, name, rev)
 }

@@ -3,78 +3,67 @@ package collector
 import (
 	"bytes"
 	"context"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/ec/ectest"
+	"github.com/ec-exporter/ec_exporter/hist"
 	"github.com/ec-exporter/ec_exporter/internal/testkit"
 	"github.com/ec-exporter/ec_exporter/prober"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-type goldenDev struct{ n int }
-
-func (d *goldenDev) Name() string { return "sim" }
-func (d *goldenDev) Hello() error {
-	d.n++
-	if d.n%5 == 3 {
-		return &ec.Error{Cause: ec.CauseChecksum, Op: "test"}
-	}
-	return nil
+// goldenEC is the simulated EC with every 5th HELLO failing its checksum and a fixed uptime.
+func goldenEC() func() (*ec.Device, error) {
+	tr := ectest.New()
+	n := 0
+	tr.SetHook(func(m *ec.Msg) (int, bool, error) {
+		switch m.Command {
+		case ec.CmdHello:
+			if n++; n%5 == 3 {
+				return ectest.Fail(&ec.Error{Cause: ec.CauseChecksum, Op: "test"})
+			}
+		case ec.CmdGetUptimeInfo:
+			return ectest.Uptime(m, 90*time.Second, 1, 0x400)
+		}
+		return 0, false, nil
+	})
+	return func() (*ec.Device, error) { return ec.NewDevice("sim", tr), nil }
 }
-func (d *goldenDev) LastRetries() int { return d.n % 2 }
-func (d *goldenDev) Version() (prober.Version, error) {
-	return prober.Version{RO: "sim_v2.0.1-ro", RW: "sim_v2.0.2-rw", Image: "rw"}, nil
-}
-func (d *goldenDev) ProtocolInfo() (prober.Protocol, error) {
-	return prober.Protocol{Versions: 1<<3 | 1<<2, MaxRequestPacket: 544, MaxResponse: 544}, nil
-}
-func (d *goldenDev) BuildInfo() (string, error) { return "sim build 2026-11-24", nil }
-func (d *goldenDev) ChipInfo() (prober.Chip, error) {
-	return prober.Chip{Vendor: "sim", Name: "ecsim", Revision: "1"}, nil
-}
-func (d *goldenDev) UptimeInfo() (prober.Uptime, error) {
-	return prober.Uptime{SinceBoot: 90 * time.Second, APResets: 1, ResetFlags: 0x400}, nil
-}
-
-type syncSched struct {
-	every []prober.Job
-	queue []prober.Job
-}
-
-func (s *syncSched) Every(_ time.Duration, j prober.Job) { s.every = append(s.every, j) }
-func (s *syncSched) Submit(j prober.Job) error           { s.queue = append(s.queue, j); return nil }
 
 // newGoldenProber returns a prober with a deterministic history: one identity refresh,
-// 20 HELLOs (every 5th a checksum failure) and some wake-ups.
+// 20 HELLOs (every 5th a checksum failure), and a second EC that never opens.
 func newGoldenProber(t testing.TB) *prober.Prober {
-	clk := &testkit.StepClock{T: time.Unix(1_764_000_000, 0), Step: 37 * time.Microsecond}
-	s := &syncSched{}
+	clk := &testkit.Clock{T: time.Unix(1_764_000_000, 0), Step: 37 * time.Microsecond}
+	s := &testkit.Sched{}
 	p, err := prober.New(prober.Config{Interval: time.Second, Timeout: 100 * time.Millisecond, IdentityInterval: time.Hour, Now: clk.Now}, s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dev := &goldenDev{}
-	p.Add("sim", func() (prober.Device, error) { return dev, nil })
-	p.Add("cros_fp", func() (prober.Device, error) { return nil, context.DeadlineExceeded })
+	p.Add("sim", goldenEC())
+	p.Add("cros_fp", func() (*ec.Device, error) { return nil, os.ErrNotExist })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	base := time.Unix(1_764_000_000, 0)
-	for _, j := range s.queue {
-		j.Run(prober.Stamps{Intended: base, Started: base.Add(15 * time.Microsecond)})
-	}
+	s.Drain(base, 15*time.Microsecond)
 	for i := 0; i < 20; i++ {
-		at := base.Add(time.Duration(i) * time.Second)
-		s.every[0].Run(prober.Stamps{Intended: at, Started: at.Add(time.Duration(i*7) * time.Microsecond)})
-	}
-	for i := 0; i < 50; i++ {
-		p.ObserveWakeup(time.Duration(20+i) * time.Microsecond)
+		s.Tick(0, base.Add(time.Duration(i)*time.Second), time.Duration(i*7)*time.Microsecond, 0)
 	}
 	return p
+}
+
+func goldenWakeups() hist.Histogram {
+	var h hist.Histogram
+	for i := 0; i < 50; i++ {
+		h.Observe(time.Duration(20+i) * time.Microsecond)
+	}
+	return h
 }
 
 // fixedNow pins the scrape time so extrapolated values are deterministic.
@@ -91,6 +80,7 @@ func newGoldenRegistry(t testing.TB) *prometheus.Registry {
 	ecc := NewEC(fixedNow{p, time.Unix(1_764_000_100, 0)}, ECOptions{
 		Worker:  func() WorkerInfo { return WorkerInfo{Policy: "fifo", Priority: 50, CPUs: "1", MemoryLocked: true} },
 		Dropped: func() uint64 { return 0 },
+		Wakeup:  goldenWakeups,
 	})
 	reg.MustRegister(NewSet(nil, Named{"ec", ecc}))
 	return reg

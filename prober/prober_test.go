@@ -9,118 +9,81 @@ import (
 	"time"
 
 	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/ec/ectest"
+	"github.com/ec-exporter/ec_exporter/internal/testkit"
+	"github.com/ec-exporter/ec_exporter/rt"
 )
 
-// clock is a manual clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeEC scripts the simulated EC of ectest: how long each command takes on the test
+// clock, HELLO errors, a HELLO that blocks, the uptime the EC reports.
+type fakeEC struct {
+	clk *testkit.Clock
+	tr  *ectest.Transport
 
-func newClock() *clock { return &clock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// fakeDev is an EC whose answers the test scripts.
-type fakeDev struct {
-	clk       *clock
-	took      time.Duration // each command advances the clock by this
+	mu        sync.Mutex
+	took      time.Duration
 	helloErr  error
-	block     chan struct{} // when non-nil, Hello waits for it
+	block     chan struct{} // when non-nil, HELLO waits for it
 	entered   chan struct{}
 	uptime    time.Duration
 	uptimeErr error
-	calls     [NumCommands]int
-	retries   int
 }
 
-func (d *fakeDev) step(c Command) { d.calls[c]++; d.clk.Advance(d.took) }
-func (d *fakeDev) Name() string   { return "fake" }
-func (d *fakeDev) Hello() error {
-	d.step(Hello)
-	if d.block != nil {
-		d.entered <- struct{}{}
-		<-d.block
+func newFakeEC(clk *testkit.Clock) *fakeEC {
+	f := &fakeEC{clk: clk, tr: ectest.New(), uptime: time.Hour}
+	f.tr.SetHook(f.hook)
+	return f
+}
+
+func (f *fakeEC) set(fn func(f *fakeEC)) {
+	f.mu.Lock()
+	fn(f)
+	f.mu.Unlock()
+}
+
+func (f *fakeEC) open() (*ec.Device, error) { return ec.NewDevice("fake", f.tr), nil }
+
+// answer fails m with err: an EC result in the header, anything else from the transport.
+func answer(m *ec.Msg, err error) (int, bool, error) {
+	var r ec.Result
+	if errors.As(err, &r) {
+		m.Result = r
+		return 0, true, nil
 	}
-	return d.helloErr
-}
-func (d *fakeDev) LastRetries() int { return d.retries }
-func (d *fakeDev) Version() (Version, error) {
-	d.step(GetVersion)
-	return Version{RO: "fake_v1.0.0-ro", RW: "fake_v1.0.1-rw", Image: "rw"}, nil
-}
-func (d *fakeDev) ProtocolInfo() (Protocol, error) {
-	d.step(GetProtocolInfo)
-	return Protocol{Versions: 1 << 3, MaxRequestPacket: 544, MaxResponse: 544}, nil
-}
-func (d *fakeDev) BuildInfo() (string, error) { d.step(GetBuildInfo); return "fake build", nil }
-func (d *fakeDev) ChipInfo() (Chip, error) {
-	d.step(GetChipInfo)
-	return Chip{Vendor: "sim", Name: "fake", Revision: "1"}, nil
-}
-func (d *fakeDev) UptimeInfo() (Uptime, error) {
-	d.step(GetUptimeInfo)
-	return Uptime{SinceBoot: d.uptime, APResets: 2, ResetFlags: 0x400}, d.uptimeErr
+	return ectest.Fail(err)
 }
 
-// fakeSched queues submitted jobs and remembers periodic ones; the test runs them.
-type fakeSched struct {
-	mu       sync.Mutex
-	every    []Job
-	queue    []Job
-	full     bool
-	interval time.Duration
-}
-
-func (s *fakeSched) Every(iv time.Duration, j Job) {
-	s.mu.Lock()
-	s.every = append(s.every, j)
-	s.interval = iv
-	s.mu.Unlock()
-}
-
-func (s *fakeSched) Submit(j Job) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.full {
-		return errors.New("queue full")
+func (f *fakeEC) hook(m *ec.Msg) (int, bool, error) {
+	f.mu.Lock()
+	took, helloErr, block, entered, up, upErr := f.took, f.helloErr, f.block, f.entered, f.uptime, f.uptimeErr
+	f.mu.Unlock()
+	f.clk.Advance(took)
+	switch m.Command {
+	case ec.CmdHello:
+		if block != nil {
+			entered <- struct{}{}
+			<-block
+		}
+		if helloErr != nil {
+			return answer(m, helloErr)
+		}
+	case ec.CmdGetUptimeInfo:
+		if upErr != nil {
+			return answer(m, upErr)
+		}
+		return ectest.Uptime(m, up, 2, 0x400)
 	}
-	s.queue = append(s.queue, j)
-	return nil
+	return 0, false, nil
 }
 
-// drain runs the queued jobs, each stamped as submitted at at and started at at+delay.
-func (s *fakeSched) drain(at time.Time, delay time.Duration) int {
-	s.mu.Lock()
-	q := s.queue
-	s.queue = nil
-	s.mu.Unlock()
-	for _, j := range q {
-		j.Run(Stamps{Intended: at, Started: at.Add(delay)})
-	}
-	return len(q)
-}
+func newClock() *testkit.Clock { return &testkit.Clock{T: time.Unix(1_700_000_000, 0)} }
 
-func newTest(t *testing.T, dev *fakeDev, open Opener) (*Prober, *fakeSched, *clock) {
+func newTest(t testing.TB, open Opener, clk *testkit.Clock) (*Prober, *testkit.Sched) {
 	t.Helper()
-	clk := dev.clk
-	s := &fakeSched{}
-	p, err := New(Config{Interval: time.Second, Timeout: 100 * time.Millisecond, IdentityInterval: time.Hour, Now: clk.Now}, s)
+	s := &testkit.Sched{}
+	p, err := New(Config{Interval: time.Second, Timeout: 100 * time.Millisecond, IdentityInterval: time.Hour, OpenRetry: time.Millisecond, Now: clk.Now}, s)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if open == nil {
-		open = func() (Device, error) { return dev, nil }
 	}
 	p.Add("sim", open)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -128,71 +91,95 @@ func newTest(t *testing.T, dev *fakeDev, open Opener) (*Prober, *fakeSched, *clo
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return p, s, clk
+	return p, s
 }
 
-// checkBalance asserts attempts = successes + failures can be derived for every command,
-// i.e. failures never exceed attempts, and returns the failures of cmd per cause.
-func checkBalance(t *testing.T, s Snapshot) {
+// started returns a prober whose device is open and whose first identity refresh ran.
+func started(t testing.TB, dev *fakeEC) (*Prober, *testkit.Sched) {
 	t.Helper()
-	for _, c := range Commands {
-		var f uint64
-		for _, n := range s.Commands[c].Failures {
-			f += n
-		}
-		if f > s.Commands[c].Attempts {
-			t.Fatalf("%v: %d failures > %d attempts", c, f, s.Commands[c].Attempts)
+	p, s := newTest(t, dev.open, dev.clk)
+	if n := s.Drain(dev.clk.Now(), 20*time.Microsecond); n != 2 {
+		t.Fatalf("want the open and the identity refresh queued at start, got %d jobs", n)
+	}
+	return p, s
+}
+
+// stats returns the counters of the command named name.
+func stats(t testing.TB, s Snapshot, name string) CommandStats {
+	t.Helper()
+	for _, c := range s.Commands {
+		if c.Name == name {
+			return c
 		}
 	}
+	t.Fatalf("no command %q in the snapshot", name)
+	return CommandStats{}
+}
+
+// checkBalance asserts failures never exceed attempts for any command.
+func checkBalance(t *testing.T, s Snapshot) {
+	t.Helper()
+	for _, c := range s.Commands {
+		var f uint64
+		for _, n := range c.Failures {
+			f += n
+		}
+		if f > c.Attempts {
+			t.Fatalf("%s: %d failures > %d attempts", c.Name, f, c.Attempts)
+		}
+	}
+}
+
+func tick(s *testkit.Sched, base time.Time, i int) {
+	s.Tick(0, base.Add(time.Duration(i)*time.Second), 0, 0)
 }
 
 func TestHappyPath(t *testing.T) {
-	dev := &fakeDev{clk: newClock(), took: 700 * time.Microsecond, uptime: time.Hour}
-	p, s, clk := newTest(t, dev, nil)
-	if len(s.every) != 1 || s.interval != time.Second {
-		t.Fatalf("want one periodic job every 1s, got %d every %v", len(s.every), s.interval)
+	dev := newFakeEC(newClock())
+	dev.took = 700 * time.Microsecond
+	p, s := started(t, dev)
+	if len(s.Periodic) != 1 || s.Interval != time.Second {
+		t.Fatalf("want one periodic job every 1s, got %d every %v", len(s.Periodic), s.Interval)
 	}
-	if n := s.drain(clk.Now(), 20*time.Microsecond); n != 1 {
-		t.Fatalf("want the identity job queued at start, got %d jobs", n)
-	}
-	base := clk.Now()
+	base := dev.clk.Now()
 	for i := 0; i < 10; i++ {
-		s.every[0].Run(Stamps{Intended: base.Add(time.Duration(i) * time.Second), Started: base.Add(time.Duration(i)*time.Second + 50*time.Microsecond)})
+		s.Tick(0, base.Add(time.Duration(i)*time.Second), 50*time.Microsecond, 0)
 	}
 	snap := p.Snapshots()[0]
 	checkBalance(t, snap)
 	if !snap.Up || !snap.Open {
 		t.Fatalf("want up and open, got up=%v open=%v", snap.Up, snap.Open)
 	}
-	if got := snap.Commands[Hello].Attempts; got != 10 {
-		t.Errorf("hello attempts = %d, want 10", got)
+	hello := stats(t, snap, "hello")
+	if hello.Attempts != 10 {
+		t.Errorf("hello attempts = %d, want 10", hello.Attempts)
 	}
-	for _, c := range identityCommands {
-		if snap.Commands[c].Attempts != 1 || dev.calls[c] != 1 {
-			t.Errorf("%v: attempts %d calls %d, want 1", c, snap.Commands[c].Attempts, dev.calls[c])
+	for _, c := range Probed() {
+		if c.Class == Liveness {
+			continue
+		}
+		if got := stats(t, snap, c.Name).Attempts; got != 1 || dev.tr.Calls(c.Code) != 1 {
+			t.Errorf("%s: attempts %d calls %d, want 1", c.Name, got, dev.tr.Calls(c.Code))
 		}
 	}
-	if snap.Transfer.Count() != 10 || snap.ScheduleDelay.Count() != 11 {
-		t.Errorf("transfer count %d (want 10), delay count %d (want 11)", snap.Transfer.Count(), snap.ScheduleDelay.Count())
+	if hello.Transfer.Count() != 10 || snap.ScheduleDelay.Count() != 11 {
+		t.Errorf("transfer count %d (want 10), delay count %d (want 11)", hello.Transfer.Count(), snap.ScheduleDelay.Count())
 	}
-	if got, want := snap.Transfer.Sum(), 10*700e-6; got < want*0.999 || got > want*1.001 {
+	if got, want := hello.Transfer.Sum(), 10*700e-6; got < want*0.999 || got > want*1.001 {
 		t.Errorf("transfer sum %v, want %v", got, want)
 	}
-	id := snap.Identity
-	if !id.Version || id.VersionInfo.RW != "fake_v1.0.1-rw" || !id.Uptime || id.UptimeInfo.APResets != 2 || id.ProtocolInfo.Highest() != 3 {
-		t.Errorf("identity not recorded: %+v", id)
+	a := snap.Answers
+	if a.Version == nil || a.Version.RW == "" || a.Uptime == nil || a.Uptime.APResets != 2 || a.Protocol.ProtocolVersion() != 3 {
+		t.Errorf("identity not recorded: %+v", a)
 	}
 }
 
 func TestFailuresAndRecovery(t *testing.T) {
-	dev := &fakeDev{clk: newClock(), took: time.Millisecond}
-	p, s, clk := newTest(t, dev, nil)
-	s.drain(clk.Now(), 0)
-	base := clk.Now()
-	run := func(i int) {
-		s.every[0].Run(Stamps{Intended: base.Add(time.Duration(i) * time.Second), Started: base.Add(time.Duration(i) * time.Second)})
-	}
-	run(0)
+	dev := newFakeEC(newClock())
+	dev.took = time.Millisecond
+	p, s := started(t, dev)
+	base := dev.clk.Now()
+	tick(s, base, 0)
 	causes := []error{
 		&ec.Error{Cause: ec.CauseChecksum, Op: "test"},
 		ec.Result(2),
@@ -200,238 +187,294 @@ func TestFailuresAndRecovery(t *testing.T) {
 		errors.New("unclassified"),
 	}
 	for i, err := range causes {
-		dev.helloErr = err
-		dev.retries = 2
-		run(i + 1)
+		dev.set(func(f *fakeEC) { f.helloErr = err })
+		tick(s, base, i+1)
 		if p.Snapshots()[0].Up {
 			t.Fatalf("up after %v", err)
 		}
 	}
 	snap := p.Snapshots()[0]
 	checkBalance(t, snap)
-	f := snap.Commands[Hello].Failures
+	hello := stats(t, snap, "hello")
 	for _, c := range []ec.Cause{ec.CauseChecksum, ec.CauseECResult, ec.CauseNotReady, ec.CauseIO} {
-		if f[c] != 1 {
-			t.Errorf("failures[%v] = %d, want 1", c, f[c])
+		if hello.Failures[c] != 1 {
+			t.Errorf("failures[%v] = %d, want 1", c, hello.Failures[c])
 		}
 	}
-	if snap.Commands[Hello].Retries != 8 {
-		t.Errorf("retries = %d, want 8", snap.Commands[Hello].Retries)
+	if want := uint64(ec.DefaultRetryPolicy().NotReadyRetries); hello.Retries != want {
+		t.Errorf("retries = %d, want %d (the not-ready re-sends)", hello.Retries, want)
 	}
-	// Recovery queues an identity refresh.
-	dev.helloErr, dev.retries = nil, 0
-	run(5)
+	if hello.Transfer.Count() != 1 {
+		t.Errorf("transfer histogram has %d observations, want 1: failed transfers are counted, not timed", hello.Transfer.Count())
+	}
+	// Recovery re-reads only the State commands (uptime), not the whole identity.
+	dev.set(func(f *fakeEC) { f.helloErr = nil })
+	before := dev.tr.Calls(ec.CmdGetVersion)
+	tick(s, base, 5)
 	if !p.Snapshots()[0].Up {
 		t.Fatal("not up after a good HELLO")
 	}
-	if n := s.drain(clk.Now(), 0); n != 1 {
-		t.Fatalf("recovery queued %d identity jobs, want 1", n)
+	if n := s.Drain(dev.clk.Now(), 0); n != 1 {
+		t.Fatalf("recovery queued %d jobs, want 1", n)
+	}
+	if got := stats(t, p.Snapshots()[0], "get_uptime_info").Attempts; got != 2 {
+		t.Errorf("uptime read %d times, want 2 (start, recovery)", got)
+	}
+	if dev.tr.Calls(ec.CmdGetVersion) != before {
+		t.Error("recovery without an EC reset re-read GET_VERSION")
 	}
 	// A HELLO slower than the timeout is a timeout, and the device is down.
-	dev.took = 150 * time.Millisecond
-	run(6)
+	dev.set(func(f *fakeEC) { f.took = 150 * time.Millisecond })
+	tick(s, base, 6)
 	snap = p.Snapshots()[0]
-	if snap.Up || snap.Commands[Hello].Failures[ec.CauseTimeout] != 1 {
-		t.Fatalf("late HELLO: up=%v timeouts=%d", snap.Up, snap.Commands[Hello].Failures[ec.CauseTimeout])
+	if hello := stats(t, snap, "hello"); snap.Up || hello.Failures[ec.CauseTimeout] != 1 {
+		t.Fatalf("late HELLO: up=%v timeouts=%d", snap.Up, hello.Failures[ec.CauseTimeout])
+	}
+}
+
+func TestRecoveryAfterResetReadsIdentity(t *testing.T) {
+	dev := newFakeEC(newClock())
+	p, s := started(t, dev)
+	base := dev.clk.Now()
+	tick(s, base, 0)
+	dev.set(func(f *fakeEC) { f.helloErr = &ec.Error{Cause: ec.CauseTimeout, Op: "test"} })
+	tick(s, base, 1)
+	dev.clk.Advance(time.Minute)
+	dev.set(func(f *fakeEC) { f.helloErr, f.uptime = nil, 5*time.Second }) // the EC rebooted
+	tick(s, base, 2)
+	before := dev.tr.Calls(ec.CmdGetVersion)
+	if n := s.Drain(dev.clk.Now(), 0); n != 2 {
+		t.Fatalf("recovery with a reset ran %d jobs, want 2 (uptime, then identity)", n)
+	}
+	if p.Snapshots()[0].ResetsDetected != 1 || dev.tr.Calls(ec.CmdGetVersion) != before+1 {
+		t.Fatalf("reset not detected or identity not re-read: resets=%d", p.Snapshots()[0].ResetsDetected)
 	}
 }
 
 func TestHungTransfer(t *testing.T) {
-	dev := &fakeDev{clk: newClock(), took: time.Millisecond, block: make(chan struct{}), entered: make(chan struct{}, 1)}
-	p, s, clk := newTest(t, dev, nil)
-	s.drain(clk.Now(), 0)
+	dev := newFakeEC(newClock())
+	dev.took = time.Millisecond
+	p, s := started(t, dev)
+	clk := dev.clk
 	base := clk.Now()
-	st := func(i int) Stamps {
-		at := base.Add(time.Duration(i) * time.Second)
-		return Stamps{Intended: at, Started: at}
-	}
-	go func() { <-dev.entered; dev.block <- struct{}{} }() // first HELLO returns at once
-	s.every[0].Run(st(0))
+	tick(s, base, 0)
+	dev.set(func(f *fakeEC) { f.block, f.entered = make(chan struct{}), make(chan struct{}, 1) })
 	clk.Advance(base.Add(time.Second).Sub(clk.Now()))
 	done := make(chan struct{})
-	go func() { s.every[0].Run(st(1)); close(done) }()
+	go func() { tick(s, base, 1); close(done) }()
 	<-dev.entered // the worker is now stuck in HELLO
 	clk.Advance(50 * time.Millisecond)
 	p.CheckStuck()
-	if snap := p.Snapshots()[0]; !snap.Up || snap.Commands[Hello].Failures[ec.CauseTimeout] != 0 {
+	if snap := p.Snapshots()[0]; !snap.Up || stats(t, snap, "hello").Failures[ec.CauseTimeout] != 0 {
 		t.Fatal("timed out before the timeout passed")
+	}
+	if p.Stuck() {
+		t.Fatal("Stuck before the timeout passed")
 	}
 	clk.Advance(100 * time.Millisecond) // 150 ms into the transfer
 	p.CheckStuck()
 	p.CheckStuck()
 	snap := p.Snapshots()[0]
-	if snap.Up || snap.Commands[Hello].Failures[ec.CauseTimeout] != 1 {
-		t.Fatalf("stuck HELLO: up=%v timeouts=%d, want down and 1", snap.Up, snap.Commands[Hello].Failures[ec.CauseTimeout])
+	if snap.Up || stats(t, snap, "hello").Failures[ec.CauseTimeout] != 1 || !p.Stuck() {
+		t.Fatalf("stuck HELLO: up=%v timeouts=%d, want down and 1", snap.Up, stats(t, snap, "hello").Failures[ec.CauseTimeout])
 	}
 	clk.Advance(base.Add(4500 * time.Millisecond).Sub(clk.Now())) // deadlines 2, 3 and 4 pass while stuck
 	p.CheckStuck()
 	snap = p.Snapshots()[0]
-	if got := snap.Commands[Hello].Failures[ec.CauseBusy]; got != 3 {
+	if got := stats(t, snap, "hello").Failures[ec.CauseBusy]; got != 3 {
 		t.Fatalf("busy while stuck = %d, want 3", got)
 	}
 	checkBalance(t, snap)
 	dev.block <- struct{}{}
 	<-done
+	dev.set(func(f *fakeEC) { f.block = nil })
 	snap = p.Snapshots()[0]
-	if snap.Commands[Hello].Attempts != 5 || snap.Commands[Hello].Failures[ec.CauseTimeout] != 1 {
-		t.Fatalf("after return: attempts=%d timeouts=%d, want 5 and 1 (no double count)", snap.Commands[Hello].Attempts, snap.Commands[Hello].Failures[ec.CauseTimeout])
+	if h := stats(t, snap, "hello"); h.Attempts != 5 || h.Failures[ec.CauseTimeout] != 1 {
+		t.Fatalf("after return: attempts=%d timeouts=%d, want 5 and 1 (no double count)", h.Attempts, h.Failures[ec.CauseTimeout])
 	}
-	// A catch-up run of an already counted deadline is dropped; the next one runs.
-	dev.block = nil
-	s.every[0].Run(st(4))
-	s.every[0].Run(st(5))
+	// The worker's catch-up run: deadline 2 (counted busy) with 2 and 3 missed after it
+	// (counted busy too): nothing new is counted and HELLO is not sent.
+	s.Tick(0, base.Add(2*time.Second), 0, 2)
+	tick(s, base, 5)
 	snap = p.Snapshots()[0]
 	checkBalance(t, snap)
-	if !snap.Up || snap.Commands[Hello].Attempts != 6 {
-		t.Fatalf("after recovery: up=%v attempts=%d, want up and 6", snap.Up, snap.Commands[Hello].Attempts)
+	if h := stats(t, snap, "hello"); !snap.Up || h.Attempts != 6 {
+		t.Fatalf("after recovery: up=%v attempts=%d, want up and 6", snap.Up, h.Attempts)
 	}
-	// Skipped deadlines the watchdog did not see are counted from the intended times.
-	s.every[0].Run(st(9))
-	snap = p.Snapshots()[0]
-	if got := snap.Commands[Hello].Failures[ec.CauseBusy]; got != 6 {
-		t.Fatalf("busy after a gap of 3 deadlines = %d, want 6", got)
+	// Missed deadlines the watchdog did not see come from the worker's Stamps.Missed.
+	s.Tick(0, base.Add(6*time.Second), 0, 3)
+	if got := stats(t, p.Snapshots()[0], "hello").Failures[ec.CauseBusy]; got != 6 {
+		t.Fatalf("busy after 3 missed deadlines = %d, want 6", got)
 	}
-	if s.drain(clk.Now(), 0) != 1 {
-		t.Fatal("recovery after the hang did not refresh the identity")
+	if s.Drain(clk.Now(), 0) != 1 {
+		t.Fatal("recovery after the hang did not refresh the uptime")
+	}
+}
+
+func TestHungOpen(t *testing.T) {
+	clk := newClock()
+	dev := newFakeEC(clk)
+	release, entered := make(chan struct{}), make(chan struct{})
+	p, s := newTest(t, func() (*ec.Device, error) {
+		close(entered)
+		<-release
+		return dev.open()
+	}, clk)
+	done := make(chan struct{})
+	go func() { s.Drain(clk.Now(), 0); close(done) }()
+	<-entered
+	clk.Advance(150 * time.Millisecond)
+	p.CheckStuck()
+	snap := p.Snapshots()[0]
+	if snap.Open || snap.Up || snap.OpenFailures[ec.CauseTimeout] != 1 || snap.OpenErr == "" {
+		t.Fatalf("hung open: open=%v up=%v timeouts=%d reason=%q", snap.Open, snap.Up, snap.OpenFailures[ec.CauseTimeout], snap.OpenErr)
+	}
+	close(release)
+	<-done
+	if snap := p.Snapshots()[0]; !snap.Open || snap.OpenErr != "" || snap.OpenFailures[ec.CauseTimeout] != 1 {
+		t.Fatalf("late open: open=%v reason=%q", snap.Open, snap.OpenErr)
 	}
 }
 
 func TestQueueFullCountsBusy(t *testing.T) {
-	dev := &fakeDev{clk: newClock()}
-	p, s, clk := newTest(t, dev, nil)
-	s.drain(clk.Now(), 0)
-	s.full = true
+	dev := newFakeEC(newClock())
+	p, s := started(t, dev)
+	s.SetFull(true)
 	p.RefreshIdentity()
 	snap := p.Snapshots()[0]
-	for _, c := range identityCommands {
-		if snap.Commands[c].Attempts != 2 || snap.Commands[c].Failures[ec.CauseBusy] != 1 {
-			t.Errorf("%v: attempts %d busy %d, want 2 and 1", c, snap.Commands[c].Attempts, snap.Commands[c].Failures[ec.CauseBusy])
+	for _, c := range Probed() {
+		if c.Class == Liveness {
+			continue
+		}
+		if st := stats(t, snap, c.Name); st.Attempts != 2 || st.Failures[ec.CauseBusy] != 1 {
+			t.Errorf("%s: attempts %d busy %d, want 2 and 1", c.Name, st.Attempts, st.Failures[ec.CauseBusy])
 		}
 	}
 }
 
 func TestUnsupportedAndReset(t *testing.T) {
-	dev := &fakeDev{clk: newClock(), uptime: time.Hour}
-	p, s, clk := newTest(t, dev, nil)
-	s.drain(clk.Now(), 0)
+	dev := newFakeEC(newClock())
+	p, s := started(t, dev)
+	clk := dev.clk
 	clk.Advance(time.Minute)
-	dev.uptime = 10 * time.Second // EC rebooted
+	dev.set(func(f *fakeEC) { f.uptime = 10 * time.Second }) // EC rebooted
 	p.RefreshIdentity()
-	s.drain(clk.Now(), 0)
+	s.Drain(clk.Now(), 0)
 	if got := p.Snapshots()[0].ResetsDetected; got != 1 {
 		t.Fatalf("resets detected = %d, want 1", got)
 	}
 	clk.Advance(time.Minute)
-	dev.uptime = 70 * time.Second // kept running
+	dev.set(func(f *fakeEC) { f.uptime = 70 * time.Second }) // kept running
 	p.RefreshIdentity()
-	s.drain(clk.Now(), 0)
+	s.Drain(clk.Now(), 0)
 	if got := p.Snapshots()[0].ResetsDetected; got != 1 {
 		t.Fatalf("resets detected = %d after a normal refresh, want 1", got)
 	}
-	dev.uptimeErr = ec.ResInvalidCommand
+	dev.set(func(f *fakeEC) { f.uptimeErr = ec.ResInvalidCommand })
 	for i := 0; i < 3; i++ {
 		p.RefreshIdentity()
-		s.drain(clk.Now(), 0)
+		s.Drain(clk.Now(), 0)
 	}
 	snap := p.Snapshots()[0]
-	if dev.calls[GetUptimeInfo] != 4 || snap.Commands[GetUptimeInfo].Failures[ec.CauseECResult] != 1 {
-		t.Fatalf("unsupported uptime asked %d times with %d failures, want 4 and 1", dev.calls[GetUptimeInfo], snap.Commands[GetUptimeInfo].Failures[ec.CauseECResult])
+	if n, f := dev.tr.Calls(ec.CmdGetUptimeInfo), stats(t, snap, "get_uptime_info").Failures[ec.CauseECResult]; n != 4 || f != 1 {
+		t.Fatalf("unsupported uptime asked %d times with %d failures, want 4 and 1", n, f)
 	}
 }
 
-func TestOpenRetryAndConfigError(t *testing.T) {
-	dev := &fakeDev{clk: newClock()}
+func TestOpenRetry(t *testing.T) {
+	clk := newClock()
+	dev := newFakeEC(clk)
 	var mu sync.Mutex
 	fails := 2
-	open := func() (Device, error) {
+	p, s := newTest(t, func() (*ec.Device, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if fails > 0 {
 			fails--
-			return nil, errors.New("no such device")
+			return nil, fmt.Errorf("open /dev/cros_ec: %w", errors.New("no such device"))
 		}
-		return dev, nil
+		return dev.open()
+	}, clk)
+	s.Drain(clk.Now(), 0)
+	snap := p.Snapshots()[0]
+	if snap.Open || snap.Up || snap.OpenFailures[ec.CauseIO] != 1 || snap.OpenErr == "" {
+		t.Fatalf("failed open: open=%v up=%v io=%d reason=%q", snap.Open, snap.Up, snap.OpenFailures[ec.CauseIO], snap.OpenErr)
 	}
-	s := &fakeSched{}
-	p, err := New(Config{Interval: time.Second, Timeout: time.Second, IdentityInterval: time.Hour, OpenRetry: time.Millisecond, Now: dev.clk.Now}, s)
-	if err != nil {
-		t.Fatal(err)
+	testkit.Eventually(t, "the device to reopen", 10*time.Second, func() bool {
+		s.Drain(clk.Now(), 0)
+		return p.Snapshots()[0].Open
+	})
+	if len(s.Periodic) != 1 {
+		t.Fatalf("periodic jobs after reopen = %d, want 1", len(s.Periodic))
 	}
-	p.Add("sim", open)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := p.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if snap := p.Snapshots()[0]; snap.Open || snap.Up {
-		t.Fatal("a device that failed to open reports open or up")
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !p.Snapshots()[0].Open {
-		if time.Now().After(deadline) {
-			t.Fatal("device never reopened")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	s.mu.Lock()
-	n := len(s.every)
-	s.mu.Unlock()
-	if n != 1 {
-		t.Fatalf("periodic jobs after reopen = %d, want 1", n)
-	}
-
-	p2, _ := New(Config{Interval: time.Second, Timeout: time.Second, IdentityInterval: time.Hour}, &fakeSched{})
-	p2.Add("bad", func() (Device, error) { return nil, fmt.Errorf("unknown transport: %w", ErrConfig) })
-	if err := p2.Start(ctx); !errors.Is(err, ErrConfig) {
-		t.Fatalf("config error not returned: %v", err)
+	if got := p.Snapshots()[0].OpenFailures[ec.CauseIO]; got != 2 {
+		t.Fatalf("open failures = %d, want 2", got)
 	}
 }
 
 func TestConfigValidation(t *testing.T) {
-	for _, c := range []Config{{}, {Interval: time.Second}, {Interval: time.Second, Timeout: time.Second}} {
-		if _, err := New(c, &fakeSched{}); err == nil {
+	for _, c := range []Config{{}, {Interval: time.Second}, {Interval: time.Second, Timeout: time.Second, IdentityInterval: time.Hour},
+		{Interval: time.Second, Timeout: 100 * time.Millisecond}} {
+		if _, err := New(c, &testkit.Sched{}); err == nil {
 			t.Errorf("config %+v accepted", c)
 		}
 	}
-	if _, err := New(Config{Interval: 1, Timeout: 1, IdentityInterval: 1}, nil); err == nil {
+	if _, err := New(Config{Interval: 2, Timeout: 1, IdentityInterval: 1}, nil); err == nil {
 		t.Error("nil scheduler accepted")
 	}
 }
 
+// TestTableCommand adds a command to the table and finds it sent and counted.
+func TestTableCommand(t *testing.T) {
+	var got []uint32
+	cmds := append([]Command{}, Commands...)
+	cmds = append(cmds, Command{Name: "get_comms_status_state", Code: ec.CmdGetCommsStatus, Class: State,
+		Run: func(d *ec.Device, a *Answers) error {
+			s, err := d.CommsStatus()
+			got = append(got, s)
+			return err
+		}})
+	clk := newClock()
+	dev := newFakeEC(clk)
+	s := &testkit.Sched{}
+	p, err := New(Config{Interval: time.Second, Timeout: 100 * time.Millisecond, IdentityInterval: time.Hour, Now: clk.Now, Commands: cmds}, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Add("sim", dev.open)
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s.Drain(clk.Now(), 0)
+	if len(got) != 1 || stats(t, p.Snapshots()[0], "get_comms_status_state").Attempts != 1 {
+		t.Fatalf("the new command ran %d times", len(got))
+	}
+}
+
 func TestHelloAllocatesNothing(t *testing.T) {
-	dev := &fakeDev{clk: newClock(), took: time.Microsecond}
-	p, s, clk := newTest(t, dev, nil)
-	s.drain(clk.Now(), 0)
-	base := clk.Now()
+	dev := newFakeEC(newClock())
+	dev.tr.SetHook(nil) // the simulated EC answers; the hook's channel reads would not allocate either
+	_, s := started(t, dev)
+	base := dev.clk.Now()
 	i := 0
 	run := func() {
-		at := base.Add(time.Duration(i) * time.Second)
-		s.every[0].Run(Stamps{Intended: at, Started: at.Add(time.Microsecond)})
+		s.Tick(0, base.Add(time.Duration(i)*time.Second), time.Microsecond, 0)
 		i++
 	}
 	run()
 	if a := testing.AllocsPerRun(1000, run); a != 0 {
 		t.Fatalf("HELLO job allocates %v times per run", a)
 	}
-	if a := testing.AllocsPerRun(1000, func() { p.ObserveWakeup(3 * time.Microsecond) }); a != 0 {
-		t.Fatalf("ObserveWakeup allocates %v times per run", a)
-	}
 }
 
 func BenchmarkHelloJob(b *testing.B) {
-	clk := newClock()
-	dev := &fakeDev{clk: clk, took: time.Microsecond}
-	s := &fakeSched{}
-	p, _ := New(Config{Interval: time.Second, Timeout: time.Second, IdentityInterval: time.Hour, Now: clk.Now}, s)
-	p.Add("sim", func() (Device, error) { return dev, nil })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	_ = p.Start(ctx)
-	base := clk.Now()
+	dev := newFakeEC(newClock())
+	dev.tr.SetHook(nil)
+	_, s := started(b, dev)
+	base := dev.clk.Now()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		at := base.Add(time.Duration(i) * time.Second)
-		s.every[0].Run(Stamps{Intended: at, Started: at})
+		s.Tick(0, base.Add(time.Duration(i)*time.Second), 0, 0)
 	}
 }
 
@@ -440,52 +483,48 @@ func BenchmarkHelloJob(b *testing.B) {
 // as busy at once, not leave those ECs' counters frozen until the hang ends (maybe never).
 func TestHungDeviceCountsOthersBusy(t *testing.T) {
 	clk := newClock()
-	hung := &fakeDev{clk: clk, took: time.Millisecond, block: make(chan struct{}), entered: make(chan struct{}, 1)}
-	other := &fakeDev{clk: clk, took: time.Millisecond}
-	s := &fakeSched{}
+	hung, other := newFakeEC(clk), newFakeEC(clk)
+	s := &testkit.Sched{}
 	p, err := New(Config{Interval: time.Second, Timeout: 100 * time.Millisecond, IdentityInterval: time.Hour, Now: clk.Now}, s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Add("hung", func() (Device, error) { return hung, nil })
-	p.Add("other", func() (Device, error) { return other, nil })
+	p.Add("hung", hung.open)
+	p.Add("other", other.open)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s.drain(clk.Now(), 0)
+	s.Drain(clk.Now(), 0)
 	base := clk.Now()
-	st := func(i int) Stamps {
-		at := base.Add(time.Duration(i) * time.Second)
-		return Stamps{Intended: at, Started: at}
-	}
-	go func() { <-hung.entered; hung.block <- struct{}{} }()
-	s.every[0].Run(st(0))
-	s.every[1].Run(st(0))
+	s.Tick(0, base, 0, 0)
+	s.Tick(1, base, 0, 0)
+	hung.set(func(f *fakeEC) { f.block, f.entered = make(chan struct{}), make(chan struct{}, 1) })
 	clk.Advance(base.Add(time.Second).Sub(clk.Now()))
 	done := make(chan struct{})
-	go func() { s.every[0].Run(st(1)); close(done) }()
+	go func() { s.Tick(0, base.Add(time.Second), 0, 0); close(done) }()
 	<-hung.entered // the worker is stuck in the first EC's HELLO
 	clk.Advance(base.Add(4500 * time.Millisecond).Sub(clk.Now()))
 	p.CheckStuck()
 	snaps := p.Snapshots()
-	if got := snaps[0].Commands[Hello].Failures[ec.CauseBusy]; got != 3 {
+	if got := stats(t, snaps[0], "hello").Failures[ec.CauseBusy]; got != 3 {
 		t.Fatalf("hung EC: busy = %d, want 3 (deadlines 2-4)", got)
 	}
-	o := snaps[1].Commands[Hello]
+	o := stats(t, snaps[1], "hello")
 	if o.Attempts != 5 || o.Failures[ec.CauseBusy] != 4 {
 		t.Fatalf("other EC while the worker hangs: attempts=%d busy=%d, want 5 and 4 (deadlines 1-4 not probed)", o.Attempts, o.Failures[ec.CauseBusy])
 	}
 	checkBalance(t, snaps[1])
 	hung.block <- struct{}{}
 	<-done
-	// The worker's catch-up run (oldest missed deadline) was already counted; the next runs.
-	s.every[1].Run(st(1))
-	s.every[1].Run(st(5))
-	o = p.Snapshots()[1].Commands[Hello]
-	if o.Attempts != 6 || o.Failures[ec.CauseBusy] != 4 || other.calls[Hello] != 2 {
-		t.Fatalf("other EC after the hang: attempts=%d busy=%d sent=%d, want 6, 4 and 2", o.Attempts, o.Failures[ec.CauseBusy], other.calls[Hello])
+	// The worker's catch-up run (oldest missed deadline 1, 2-4 missed) was already counted.
+	sent := other.tr.Calls(ec.CmdHello)
+	s.Tick(1, base.Add(time.Second), 0, 3)
+	s.Tick(1, base.Add(5*time.Second), 0, 0)
+	o = stats(t, p.Snapshots()[1], "hello")
+	if o.Attempts != 6 || o.Failures[ec.CauseBusy] != 4 || other.tr.Calls(ec.CmdHello) != sent+1 {
+		t.Fatalf("other EC after the hang: attempts=%d busy=%d sent=%d, want 6, 4 and 1", o.Attempts, o.Failures[ec.CauseBusy], other.tr.Calls(ec.CmdHello)-sent)
 	}
 }
 
@@ -493,27 +532,30 @@ func TestHungDeviceCountsOthersBusy(t *testing.T) {
 // after ~49.7 days of uptime; that is no EC reboot and the uptime keeps rising.
 func TestUptimeWrapIsNoReset(t *testing.T) {
 	const wrap = time.Duration(1<<32) * time.Millisecond
-	dev := &fakeDev{clk: newClock(), uptime: wrap - 2*time.Minute}
-	p, s, clk := newTest(t, dev, nil)
-	s.drain(clk.Now(), 0)
+	dev := newFakeEC(newClock())
+	dev.uptime = wrap - 2*time.Minute
+	p, s := started(t, dev)
+	clk := dev.clk
 	for _, raw := range []time.Duration{3 * time.Minute, 8 * time.Minute} {
 		clk.Advance(5 * time.Minute)
-		dev.uptime = raw // wrapped: (wrap + raw) mod 2^32 ms
+		dev.set(func(f *fakeEC) { f.uptime = raw }) // wrapped: (wrap + raw) mod 2^32 ms
 		p.RefreshIdentity()
-		s.drain(clk.Now(), 0)
+		s.Drain(clk.Now(), 0)
 		snap := p.Snapshots()[0]
 		if snap.ResetsDetected != 0 {
 			t.Fatalf("uptime wrap at raw %v counted as %d EC resets", raw, snap.ResetsDetected)
 		}
-		if got := snap.Identity.UptimeInfo.SinceBoot; got != wrap+raw {
+		if got := snap.Answers.Uptime.SinceBoot; got != wrap+raw {
 			t.Fatalf("uptime after the wrap = %v, want %v", got, wrap+raw)
 		}
 	}
 	clk.Advance(time.Minute)
-	dev.uptime = 10 * time.Second // a real reboot after the wrap
+	dev.set(func(f *fakeEC) { f.uptime = 10 * time.Second }) // a real reboot after the wrap
 	p.RefreshIdentity()
-	s.drain(clk.Now(), 0)
-	if snap := p.Snapshots()[0]; snap.ResetsDetected != 1 || snap.Identity.UptimeInfo.SinceBoot != 10*time.Second {
-		t.Fatalf("reboot after the wrap: resets=%d uptime=%v, want 1 and 10s", snap.ResetsDetected, snap.Identity.UptimeInfo.SinceBoot)
+	s.Drain(clk.Now(), 0)
+	if snap := p.Snapshots()[0]; snap.ResetsDetected != 1 || snap.Answers.Uptime.SinceBoot != 10*time.Second {
+		t.Fatalf("reboot after the wrap: resets=%d uptime=%v, want 1 and 10s", snap.ResetsDetected, snap.Answers.Uptime.SinceBoot)
 	}
 }
+
+var _ rt.Job = livenessJob{}

@@ -151,7 +151,7 @@ func scrapeJob(target string, extra string) string {
 func TestE2EPrometheus(t *testing.T) {
 	testkit.NeedTool(t, "prometheus", "prometheus")
 	promtool := testkit.NeedTool(t, "promtool", "prometheus")
-	cmd, base := startExporter(t, http.DefaultClient, "http", "--ec.transport=sim", "--rt.policy=fifo", "--rt.priority=37", "--probe.interval=200ms")
+	cmd, base := startExporter(t, http.DefaultClient, "http", "--ec.transport=sim", "--rt.policy=fifo", "--rt.priority=37", "--probe.interval=200ms", "--probe.timeout=150ms")
 	prom := startPrometheus(t, scrapeJob(strings.TrimPrefix(base, "http://"), ""))
 
 	waitValue(t, prom, `cros_ec_up{device="sim"}`, 20*time.Second, func(v float64) bool { return v == 1 })
@@ -290,7 +290,7 @@ func TestE2ETLSBasicAuth(t *testing.T) {
 func TestE2EHang(t *testing.T) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	_, base := startExporter(t, client, "http", "--ec.transport=sim", "--no-collector.kmsg",
-		"--probe.interval=100ms", "--probe.timeout=200ms", "--sim.fault.hang=0.15", "--sim.fault.hang-for=2s")
+		"--probe.interval=250ms", "--probe.timeout=200ms", "--sim.fault.hang=0.15", "--sim.fault.hang-for=2s")
 	scrape := func() (map[string]float64, time.Duration) {
 		t0 := time.Now()
 		resp, err := client.Get(base + "/metrics")
@@ -372,7 +372,7 @@ func TestE2EMissingDevice(t *testing.T) {
 // protobuf and ingests the exporter's native buckets (schema 3).
 func TestE2ENativeHistograms(t *testing.T) {
 	testkit.NeedTool(t, "prometheus", "prometheus")
-	_, base := startExporter(t, http.DefaultClient, "http", "--ec.transport=sim", "--no-collector.kmsg", "--probe.interval=100ms")
+	_, base := startExporter(t, http.DefaultClient, "http", "--ec.transport=sim", "--no-collector.kmsg", "--probe.interval=100ms", "--probe.timeout=80ms")
 	prom := startPrometheus(t, scrapeJob(strings.TrimPrefix(base, "http://"), ""), "--enable-feature=native-histograms")
 	q := `histogram_count(cros_ec_transfer_duration_seconds{device="sim",command="hello"})`
 	first := waitValue(t, prom, q, 20*time.Second, func(v float64) bool { return v > 0 })

@@ -5,24 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"github.com/ec-exporter/ec_exporter/ec"
 	"github.com/ec-exporter/ec_exporter/ecsim"
 )
 
 func parseSim(t *testing.T, args ...string) ecsim.Config {
 	t.Helper()
-	var cli struct {
-		Sim SimFlags `embed:"" prefix:"sim."`
-	}
-	p, err := kong.New(&cli)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Parse(args); err != nil {
-		t.Fatal(err)
-	}
-	return cli.Sim.Config()
+	return mustParse(t, append([]string{"probe", "--ec.transport=sim"}, args...)...).Probe.Conn.Sim.Config()
 }
 
 func TestSimFlagsDefaultsAreFirmwareDefaults(t *testing.T) {
@@ -67,17 +56,7 @@ func TestSimFlagsRejectNonsense(t *testing.T) {
 		{"--sim.fault.in-progress-polls=-1", "--sim.fault.in-progress-polls"},
 		{"--sim.fault.hang-for=-1s", "--sim.fault.hang-for"},
 	} {
-		var cli struct {
-			Sim SimFlags `embed:"" prefix:"sim."`
-		}
-		p, err := kong.New(&cli)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := p.Parse([]string{tc.arg}); err != nil {
-			t.Fatal(err)
-		}
-		_, err = openDevices(ECFlags{Transport: "sim", Device: []string{"sim"}}, SPIFlags{Deadline: time.Second}, cli.Sim)
+		_, err := mustParse(t, "probe", "--ec.transport=sim", tc.arg).Probe.Conn.openAll()
 		if err == nil || !strings.Contains(err.Error(), tc.flag) {
 			t.Errorf("%s: err %v, want an error naming %s", tc.arg, err, tc.flag)
 		}

@@ -12,7 +12,8 @@ import (
 
 // CLI is the whole command line; each subcommand lives in its own file.
 type CLI struct {
-	Log LogFlags `embed:"" prefix:"log."`
+	Log         LogFlags         `embed:"" prefix:"log."`
+	ShowVersion kong.VersionFlag `name:"version" help:"Print version and build information, then exit."`
 
 	Serve   ServeCmd   `cmd:"" default:"withargs" help:"Probe the EC in the background and serve metrics (default)."`
 	Probe   ProbeCmd   `cmd:"" help:"Run each read-only host command once and print what the EC says, like ectool."`
@@ -38,18 +39,35 @@ func (VersionCmd) Run() error {
 // devVersion names builds made without release ldflags (-X .../common/version.Version=...).
 const devVersion = "0.1.0-dev"
 
+// kongOptions configure the parser; tests parse with the same options.
+func kongOptions() []kong.Option {
+	return []kong.Option{
+		kong.Name("ec_exporter"),
+		kong.Description("Prometheus exporter for ChromeOS EC communication health: host commands over /dev/cros_ec, spidev or a simulated EC, run from a SCHED_FIFO worker thread."),
+		kong.DefaultEnvars("EC_EXPORTER"),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{"transports": transportNames(), "version": version.Print("ec_exporter")},
+	}
+}
+
+// exitUsage is the exit status of a command line (or environment) the parser refuses.
+const exitUsage = 2
+
 func main() {
 	if version.Version == "" {
 		version.Version = devVersion
 	}
 	var cli CLI
-	ctx := kong.Parse(&cli,
-		kong.Name("ec_exporter"),
-		kong.Description("Prometheus exporter for ChromeOS EC communication health: host commands over /dev/cros_ec, spidev or a simulated EC, run from a SCHED_FIFO worker thread."),
-		kong.UsageOnError(),
-		kong.DefaultEnvars("EC_EXPORTER"),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
+	parser, err := kong.New(&cli, kongOptions()...)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ec_exporter: %v\n", err)
+		os.Exit(1)
+	}
+	ctx, err := parser.Parse(os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "ec_exporter: error: %v (see ec_exporter --help)\n", err)
+		os.Exit(exitUsage)
+	}
 	logger := newLogger(cli.Log)
 	if err := ctx.Run(logger); err != nil {
 		fmt.Fprintf(os.Stderr, "ec_exporter: %v\n", err)

@@ -12,14 +12,13 @@ import (
 	"time"
 
 	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/prober"
 )
 
 // ProbeCmd runs each read-only host command once and prints the answers, like ectool.
 type ProbeCmd struct {
-	EC   ECFlags  `embed:"" prefix:"ec."`
-	SPI  SPIFlags `embed:"" prefix:"spi."`
-	Sim  SimFlags `embed:"" prefix:"sim."`
-	JSON bool     `name:"json" help:"Print JSON (stable keys) instead of text."`
+	Conn ConnFlags `embed:""`
+	JSON bool      `name:"json" help:"Print JSON (stable keys) instead of text."`
 }
 
 // Run probes every EC the flags name; it fails when an EC cannot be reached or a
@@ -37,7 +36,7 @@ type probeStep struct {
 	Error       string  `json:"error,omitempty"`
 	Seconds     float64 `json:"seconds"`
 	Retries     int     `json:"retries"`
-	Summary     string  `json:"-"`
+	Summary     string  `json:"summary,omitempty"`
 }
 
 type probeVersion struct {
@@ -102,7 +101,7 @@ type probeReport struct {
 }
 
 func (c *ProbeCmd) run(out io.Writer) error {
-	devs, err := openDevices(c.EC, c.SPI, c.Sim)
+	devs, err := c.Conn.openAll()
 	if err != nil {
 		return fmt.Errorf("probe: %w", err)
 	}
@@ -144,105 +143,61 @@ func (c *ProbeCmd) run(out io.Writer) error {
 	return nil
 }
 
-// step runs f as one timed command and records its outcome.
-func (r *probeReport) step(d *ec.Device, command string, f func() (string, error)) bool {
-	start := time.Now()
-	summary, err := f()
-	s := probeStep{Command: command, Seconds: time.Since(start).Seconds(), Retries: d.LastRetries(), Summary: summary}
-	switch {
-	case err == nil:
-		s.OK = true
-	case ec.IsUnsupported(err):
-		s.Unsupported = true
-		s.Error = err.Error()
-		s.Summary = "not supported by this EC"
-	default:
-		s.Cause = ec.CauseOf(err).String()
-		s.Error = err.Error()
-		r.failed++
-	}
-	r.Commands = append(r.Commands, s)
-	return err == nil
-}
-
+// probeDevice sends every command of the table once, in order; without a liveness
+// answer nothing else will answer, so it stops there.
 func probeDevice(d *ec.Device) *probeReport {
 	r := &probeReport{Device: d.Name(), Transport: d.Transport().String()}
-	if !r.step(d, "HELLO", func() (string, error) {
-		err := d.Hello()
-		r.helloFailure = err
-		return "out_data = in_data + 0x01020304", err
-	}) {
-		// Without HELLO nothing else will answer; report and stop.
-		r.unreachable = true
-		return r
-	}
-	r.step(d, "GET_PROTOCOL_INFO", func() (string, error) {
-		p, err := d.ProtocolInfo()
-		if err != nil {
-			return "", err
+	var a prober.Answers
+	for _, c := range prober.Commands {
+		start := time.Now()
+		err := c.Run(d, &a)
+		s := probeStep{Command: strings.ToUpper(c.Name), Seconds: time.Since(start).Seconds(), Retries: d.LastRetries()}
+		switch {
+		case err == nil:
+			s.OK = true
+			s.Summary = c.Summary(&a)
+		case ec.IsUnsupported(err):
+			s.Unsupported = true
+			s.Error = err.Error()
+			s.Summary = "not supported by this EC"
+		default:
+			s.Cause = ec.CauseOf(err).String()
+			s.Error = err.Error()
+			r.failed++
 		}
+		r.Commands = append(r.Commands, s)
+		if c.Class == prober.Liveness && err != nil {
+			r.unreachable, r.helloFailure = true, err
+			return r
+		}
+	}
+	r.fill(&a)
+	r.OK = r.failed == 0
+	return r
+}
+
+// fill copies the answers into the report's JSON fields.
+func (r *probeReport) fill(a *prober.Answers) {
+	if p := a.Protocol; p != nil {
 		r.Protocol = &probeProtocol{Versions: p.Versions, ProtocolVersion: p.ProtocolVersion(), MaxRequestPacket: p.MaxRequestPacket,
 			MaxResponsePacket: p.MaxResponsePacket, Flags: p.Flags, InProgressSupported: p.InProgressSupported()}
-		return fmt.Sprintf("protocol v%d, max request %d B, max response %d B, in-progress %v",
-			p.ProtocolVersion(), p.MaxRequestPacket, p.MaxResponsePacket, p.InProgressSupported()), nil
-	})
-	getVersionVer := uint8(0)
-	r.step(d, "GET_CMD_VERSIONS", func() (string, error) {
-		m, err := d.CmdVersions(ec.CmdGetVersion)
-		if err != nil {
-			return "", err
-		}
-		r.VersionMask = &m
-		if m&(1<<1) != 0 {
-			getVersionVer = 1
-		}
-		return fmt.Sprintf("GET_VERSION versions mask %#x", m), nil
-	})
-	r.step(d, "GET_VERSION", func() (string, error) {
-		v, err := d.VersionV(getVersionVer)
-		if err != nil {
-			return "", err
-		}
+	}
+	r.VersionMask = a.VersionMask
+	if v := a.Version; v != nil {
 		r.Version = &probeVersion{RO: v.RO, RW: v.RW, Image: v.Image.String(), CrosFWIDRO: v.CrosFWIDRO, CrosFWIDRW: v.CrosFWIDRW, CommandVersion: v.CmdVersion}
-		s := fmt.Sprintf("RO %s, RW %s, running %s", v.RO, v.RW, v.Image)
-		if v.CmdVersion >= 1 {
-			s += fmt.Sprintf(", fwid RO %s RW %s", v.CrosFWIDRO, v.CrosFWIDRW)
-		}
-		return s, nil
-	})
-	r.step(d, "GET_CHIP_INFO", func() (string, error) {
-		c, err := d.ChipInfo()
-		if err != nil {
-			return "", err
-		}
+	}
+	if c := a.Chip; c != nil {
 		r.Chip = &probeChip{Vendor: c.Vendor, Name: c.Name, Revision: c.Revision}
-		return fmt.Sprintf("%s %s rev %q", c.Vendor, c.Name, c.Revision), nil
-	})
-	r.step(d, "GET_BUILD_INFO", func() (string, error) {
-		b, err := d.BuildInfo()
-		if err != nil {
-			return "", err
-		}
-		r.Build = &b
-		return b, nil
-	})
-	r.step(d, "GET_FEATURES", func() (string, error) {
-		f, err := d.Features()
-		if err != nil {
-			return "", err
-		}
+	}
+	r.Build = a.Build
+	if f := a.Features; f != nil {
 		names := f.Names()
 		if names == nil {
 			names = []string{}
 		}
-		r.Features = &probeFeatures{Mask: f, Names: names}
-		return fmt.Sprintf("%#08x %#08x: %s", f[0], f[1], strings.Join(names, " ")), nil
-	})
-	r.step(d, "GET_UPTIME_INFO", func() (string, error) {
-		u, err := d.UptimeInfo()
-		if err != nil {
-			return "", err
-		}
+		r.Features = &probeFeatures{Mask: *f, Names: names}
+	}
+	if u := a.Uptime; u != nil {
 		flags := u.ResetFlagNames()
 		if flags == nil {
 			flags = []string{}
@@ -254,19 +209,8 @@ func probeDevice(d *ec.Device) *probeReport {
 			}
 		}
 		r.Uptime = pu
-		return fmt.Sprintf("up %v, %d AP resets, reset flags %#x (%s), %d recent AP resets logged",
-			u.SinceBoot, u.APResets, u.ResetFlags, strings.Join(flags, " "), len(pu.RecentAPResets)), nil
-	})
-	r.step(d, "GET_COMMS_STATUS", func() (string, error) {
-		s, err := d.CommsStatus()
-		if err != nil {
-			return "", err
-		}
-		r.CommsStatus = &s
-		return fmt.Sprintf("flags %#x (processing %v)", s, s&ec.CommsStatusProcessing != 0), nil
-	})
-	r.OK = r.failed == 0
-	return r
+	}
+	r.CommsStatus = a.CommsStatus
 }
 
 func (r *probeReport) writeText(out io.Writer) error {

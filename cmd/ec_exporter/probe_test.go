@@ -10,8 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/alecthomas/kong"
-
 	"github.com/ec-exporter/ec_exporter/ec"
 	"github.com/ec-exporter/ec_exporter/ecsim"
 )
@@ -21,18 +19,10 @@ import (
 // processing time stay real.
 var robustSim = []string{"--ec.transport=sim", "--sim.cs-budget=0s", "--sim.rx-budget=0s"}
 
-// parseProbe parses a probe command line with the real kong CLI, defaults included.
+// parseProbe parses a probe command line with the real CLI, defaults included.
 func parseProbe(t *testing.T, args ...string) *ProbeCmd {
 	t.Helper()
-	var cli CLI
-	p, err := kong.New(&cli, kong.Name("ec_exporter"), kong.Exit(func(int) { t.Fatal("kong exited") }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Parse(append([]string{"probe"}, args...)); err != nil {
-		t.Fatalf("parse %v: %v", args, err)
-	}
-	return &cli.Probe
+	return &mustParse(t, append([]string{"probe"}, args...)...).Probe
 }
 
 var allProbeCommands = []string{"HELLO", "GET_PROTOCOL_INFO", "GET_CMD_VERSIONS", "GET_VERSION", "GET_CHIP_INFO",
@@ -220,8 +210,11 @@ func TestOpenDevices(t *testing.T) {
 		{"sim two devices", []string{"--ec.transport=sim", "--ec.device=a", "--ec.device=b"}, "reaches one EC, but --ec.device was given 2 times", ""},
 		{"spidev two devices", []string{"--ec.transport=spidev", "--ec.device=cros_ec", "--ec.device=cros_fp"}, "--ec.transport=spidev reaches one EC", ""},
 		{"spidev path as label", []string{"--ec.transport=spidev", "--ec.device=/dev/spidev0.0"}, "the SPI node is --spi.device", ""},
-		{"spidev zero speed", []string{"--ec.transport=spidev", "--spi.speed=0"}, "--spi.speed must be a clock in Hz above 0", ""},
-		{"spidev missing node", []string{"--ec.transport=spidev", "--spi.device=/dev/spidev97.3"}, "spidev /dev/spidev97.3", ""},
+		{"spidev zero speed", []string{"--ec.transport=spidev", "--spi.speed=0"}, "--spi.speed must be a clock in Hz between 1 and", ""},
+		{"spidev missing node", []string{"--ec.transport=spidev", "--spi.device=/dev/spidev97.3"}, "--spi.device=/dev/spidev97.3", ""},
+		{"spidev not a spidev", []string{"--ec.transport=spidev", "--spi.device=/dev/null"}, "--spi.device=/dev/null: not the right kind of device node: /dev/null is a mem device, not spidev", ""},
+		{"spidev a file", []string{"--ec.transport=spidev", "--spi.device=/etc/hostname"}, "is not a character device", ""},
+		{"chardev a file", []string{"--ec.device=/etc/hostname"}, "--ec.device=/etc/hostname: not the right kind of device node", ""},
 		{"zero deadline", []string{"--ec.transport=sim", "--spi.deadline=0s"}, "--spi.deadline must be above 0", ""},
 		{"negative polls", []string{"--ec.transport=sim", "--ec.in-progress-polls=-1"}, "--ec.in-progress-polls must be between 0 and 10000", ""},
 		{"empty device", []string{"--ec.transport=sim", "--ec.device="}, "name at least one EC", ""},
@@ -231,7 +224,7 @@ func TestOpenDevices(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := parseProbe(t, append(tt.args, "--sim.cs-budget=0s", "--sim.rx-budget=0s")...)
-			devs, err := openDevices(c.EC, c.SPI, c.Sim)
+			devs, err := c.Conn.openAll()
 			if tt.want != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.want) {
 					t.Fatalf("err = %v, want %q", err, tt.want)
@@ -257,7 +250,7 @@ func TestOpenDevices(t *testing.T) {
 
 func TestOpenDevicesRetryFlags(t *testing.T) {
 	c := parseProbe(t, "--ec.transport=sim", "--ec.in-progress-polls=7", "--ec.not-ready-retries=0", "--ec.in-progress-delay=2ms")
-	devs, err := openDevices(c.EC, c.SPI, c.Sim)
+	devs, err := c.Conn.openAll()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/ec-exporter/ec_exporter/collector"
+	"github.com/ec-exporter/ec_exporter/hist"
 	"github.com/ec-exporter/ec_exporter/prober"
 	"github.com/ec-exporter/ec_exporter/rt"
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,13 +39,14 @@ type WebFlags struct {
 	TelemetryPath          string   `name:"telemetry-path" default:"/metrics" help:"Path under which to expose metrics."`
 	MaxRequests            int      `name:"max-requests" default:"40" help:"Maximum number of parallel scrape requests (0 = no limit)."`
 	DisableExporterMetrics bool     `name:"disable-exporter-metrics" default:"false" help:"Leave out the exporter's own go_*, process_* and promhttp_* metrics."`
+	EnablePprof            bool     `name:"enable-pprof" default:"false" help:"Serve Go profiling under /debug/pprof/ (off by default: it exposes internals)."`
 }
 
 // ProbeFlags configure the background probes (prefix "probe.").
 type ProbeFlags struct {
 	Interval         time.Duration `name:"interval" default:"1s" help:"How often to send HELLO to each EC (on the real-time worker)."`
-	Timeout          time.Duration `name:"timeout" default:"500ms" help:"A host command still running after this long counts as a timeout and marks the EC down."`
-	IdentityInterval time.Duration `name:"identity-interval" default:"5m" help:"How often to re-read version, protocol, build, chip and uptime (also read at start and after the EC recovers)."`
+	Timeout          time.Duration `name:"timeout" default:"500ms" help:"A host command (or device open) still running after this long counts as a timeout and marks the EC down; must be below --probe.interval."`
+	IdentityInterval time.Duration `name:"identity-interval" default:"5m" help:"How often to re-read version, protocol, build, chip and uptime (also read at start; uptime also after the EC recovers, the rest after a detected EC reset)."`
 }
 
 // CollectorFlags switch collectors on and off (prefix "collector.").
@@ -54,9 +59,7 @@ type ServeCmd struct {
 	Web       WebFlags       `embed:"" prefix:"web." group:"HTTP server"`
 	Probe     ProbeFlags     `embed:"" prefix:"probe." group:"Probes"`
 	Collector CollectorFlags `embed:"" prefix:"collector." group:"Collectors"`
-	EC        ECFlags        `embed:"" prefix:"ec." group:"EC"`
-	SPI       SPIFlags       `embed:"" prefix:"spi." group:"spidev transport"`
-	Sim       SimFlags       `embed:"" prefix:"sim." group:"Simulated EC"`
+	Conn      ConnFlags      `embed:""`
 	RT        RTFlags        `embed:"" prefix:"rt." group:"Real-time worker"`
 }
 
@@ -69,6 +72,8 @@ func (s *ServeCmd) validate() error {
 	}
 	if p.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--probe.timeout must be above 0 (default 500ms), got %v", p.Timeout))
+	} else if p.Timeout >= p.Interval {
+		errs = append(errs, fmt.Errorf("--probe.timeout (%v) must be below --probe.interval (%v): a probe may not outlast its period", p.Timeout, p.Interval))
 	}
 	if p.IdentityInterval < p.Interval {
 		errs = append(errs, fmt.Errorf("--probe.identity-interval (%v) must not be shorter than --probe.interval (%v)", p.IdentityInterval, p.Interval))
@@ -104,36 +109,22 @@ func (s *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
 	if err := s.validate(); err != nil {
 		return err
 	}
+	targets, err := s.Conn.targets()
+	if err != nil {
+		return err
+	}
 	logger.Info("Starting ec_exporter", "version", version.Info())
 	logger.Info("Build context", "build_context", version.BuildContext())
 
-	targets, err := s.targets(logger)
-	if err != nil {
-		return err
-	}
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-
-	sched := &workerScheduler{}
-	p, err := prober.New(prober.Config{
-		Interval:         s.Probe.Interval,
-		Timeout:          s.Probe.Timeout,
-		IdentityInterval: s.Probe.IdentityInterval,
-		Logger:           logger,
-	}, sched)
-	if err != nil {
-		return err
-	}
-	for _, t := range targets {
-		p.Add(t.label, t.open)
-	}
 
 	rcfg, err := s.RT.Config(logger)
 	if err != nil {
 		return err
 	}
-	rcfg.OnWakeup = p.ObserveWakeup
+	wakeups := &wakeupHist{}
+	rcfg.OnWakeup = wakeups.observe
 	if rcfg.Name == "" {
 		rcfg.Name = "ec-worker"
 	}
@@ -141,19 +132,28 @@ func (s *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("start the EC worker thread: %w", err)
 	}
-	sched.w = w
-	defer closeWorker(w, logger)
 	ob := w.Obtained()
 	logger.Info("EC worker thread", "policy", ob.Policy.String(), "priority", ob.Priority, "nice", ob.Nice,
 		"cpus", rt.FormatCPUList(ob.CPUs), "memory_locked", ob.MemoryLocked, "tid", ob.TID)
 
-	if err := p.Start(ctx); err != nil {
+	p, err := prober.New(prober.Config{
+		Interval:         s.Probe.Interval,
+		Timeout:          s.Probe.Timeout,
+		IdentityInterval: s.Probe.IdentityInterval,
+		Logger:           logger,
+	}, w)
+	if err != nil {
+		_ = w.Close()
 		return err
+	}
+	for _, t := range targets {
+		p.Add(t.label, t.open)
 	}
 
 	parts := []collector.Named{{Name: "ec", U: collector.NewEC(p, collector.ECOptions{
 		Worker:  func() collector.WorkerInfo { return workerInfo(w.Obtained()) },
 		Dropped: w.Dropped,
+		Wakeup:  wakeups.snapshot,
 	})}}
 	if s.Collector.Kmsg {
 		k := collector.NewKmsg(collector.KmsgOptions{Logger: logger})
@@ -162,7 +162,8 @@ func (s *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
 	}
 	handler := s.handler(logger, collector.NewSet(logger, parts...))
 
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}
 	errc := make(chan error, 1)
 	go func() {
 		errc <- web.ListenAndServe(srv, &web.FlagConfig{
@@ -171,19 +172,55 @@ func (s *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
 			WebConfigFile:      &s.Web.ConfigFile,
 		}, logger)
 	}()
+	// Opening the ECs is the worker's first job: no EC I/O on this goroutine, so the
+	// listener answers while an EC is stuck.
+	if err := p.Start(ctx); err != nil {
+		_ = w.Close()
+		return err
+	}
+	var serveErr error
 	select {
 	case err := <-errc:
 		if err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http server: %w", err)
+			serveErr = fmt.Errorf("http server: %w", err)
 		}
-		return nil
 	case <-ctx.Done():
 		logger.Info("Shutting down")
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
 		defer scancel()
 		_ = srv.Shutdown(sctx)
-		return nil
 	}
+	cancel()
+	if !closeWorker(w, logger) {
+		return errors.Join(serveErr, &exitError{code: exitAbandoned,
+			err: errors.New("exited with an EC transfer stuck in the worker thread (abandoned; see the log)")})
+	}
+	return serveErr
+}
+
+// shutdownGrace bounds each shutdown step, so SIGTERM ends the process within a second
+// whatever the EC does.
+const shutdownGrace = 400 * time.Millisecond
+
+// exitAbandoned is the exit status of a serve that had to abandon a stuck EC transfer.
+const exitAbandoned = 4
+
+// wakeupHist is the worker's wake-up latency histogram, written by the worker thread.
+type wakeupHist struct {
+	mu sync.Mutex
+	h  hist.Histogram
+}
+
+func (w *wakeupHist) observe(d time.Duration) {
+	w.mu.Lock()
+	w.h.Observe(d)
+	w.mu.Unlock()
+}
+
+func (w *wakeupHist) snapshot() hist.Histogram {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.h
 }
 
 // handler builds the HTTP routes. None of them reaches the EC: metrics are built from
@@ -211,6 +248,13 @@ func (s *ServeCmd) handler(logger *slog.Logger, ecSet prometheus.Collector) http
 	}
 	mux := http.NewServeMux()
 	mux.Handle(s.Web.TelemetryPath, metrics)
+	if s.Web.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("Healthy\n"))
@@ -220,6 +264,7 @@ func (s *ServeCmd) handler(logger *slog.Logger, ecSet prometheus.Collector) http
 			Name:        "ec_exporter",
 			Description: "Prometheus exporter for ChromeOS EC communication health",
 			Version:     version.Info(),
+			Profiling:   strconv.FormatBool(s.Web.EnablePprof),
 			Links: []web.LandingLinks{
 				{Address: s.Web.TelemetryPath, Text: "Metrics"},
 				{Address: "/-/healthy", Text: "Health"},
@@ -234,19 +279,9 @@ func (s *ServeCmd) handler(logger *slog.Logger, ecSet prometheus.Collector) http
 	return mux
 }
 
-// workerScheduler adapts the rt worker to prober.Scheduler; w is set before the
-// prober starts.
-type workerScheduler struct{ w *rt.Worker }
-
-// rtJob runs a prober job on the rt worker with the worker's stamps.
-type rtJob struct{ j prober.Job }
-
-func (r rtJob) Run(s rt.Stamps) { r.j.Run(prober.Stamps{Intended: s.Intended, Started: s.Started}) }
-
-func (s *workerScheduler) Every(iv time.Duration, j prober.Job) { s.w.Every(iv, rtJob{j}) }
-func (s *workerScheduler) Submit(j prober.Job) error            { return s.w.Submit(rtJob{j}) }
-
-func closeWorker(w *rt.Worker, logger *slog.Logger) {
+// closeWorker stops the worker; it reports false when a transfer stuck in the worker
+// had to be abandoned.
+func closeWorker(w *rt.Worker, logger *slog.Logger) bool {
 	done := make(chan error, 1)
 	go func() { done <- w.Close() }()
 	select {
@@ -254,8 +289,10 @@ func closeWorker(w *rt.Worker, logger *slog.Logger) {
 		if err != nil {
 			logger.Warn("closing the EC worker", "err", err)
 		}
-	case <-time.After(5 * time.Second):
-		logger.Warn("the EC worker is still inside a transfer; exiting without waiting for it")
+		return true
+	case <-time.After(shutdownGrace):
+		logger.Error("the EC worker is stuck inside a transfer; exiting without it (the transfer is abandoned)")
+		return false
 	}
 }
 

@@ -12,33 +12,28 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/alecthomas/kong"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/ec-exporter/ec_exporter/collector"
+	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/ec/ectest"
+	"github.com/ec-exporter/ec_exporter/hist"
 	"github.com/ec-exporter/ec_exporter/internal/testkit"
 	"github.com/ec-exporter/ec_exporter/prober"
-	"github.com/ec-exporter/ec_exporter/rt"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite golden files")
 
-// parseServe parses a serve command line with the real kong CLI, defaults included.
+// parseServe parses a serve command line with the real CLI, defaults included.
 func parseServe(t testing.TB, args ...string) (*ServeCmd, error) {
 	t.Helper()
-	var cli CLI
-	p, err := kong.New(&cli, kong.Name("ec_exporter"), kong.DefaultEnvars("EC_EXPORTER"), kong.Exit(func(int) { t.Fatal("kong exited") }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = p.Parse(append([]string{"serve"}, args...))
+	cli, _, err := parseCLI(t, append([]string{"serve"}, args...)...)
 	return &cli.Serve, err
 }
 
@@ -104,21 +99,12 @@ func TestServeValidation(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
-		_, err = s.targets(slog.New(slog.NewTextHandler(io.Discard, nil)))
+		_, err = s.Conn.targets()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want it to contain %q", tc.args, err, tc.want)
 		}
 	}
 }
-
-// syncScheduler queues jobs; the test runs them on its own goroutine with chosen stamps.
-type syncScheduler struct {
-	every []prober.Job
-	queue []prober.Job
-}
-
-func (s *syncScheduler) Every(_ time.Duration, j prober.Job) { s.every = append(s.every, j) }
-func (s *syncScheduler) Submit(j prober.Job) error           { s.queue = append(s.queue, j); return nil }
 
 type pinnedNow struct {
 	*prober.Prober
@@ -127,21 +113,9 @@ type pinnedNow struct {
 
 func (p pinnedNow) Now() time.Time { return p.t }
 
-// countingDevice counts every call that would reach the EC.
-type countingDevice struct {
-	prober.Device
-	calls atomic.Int64
-}
-
-func (c *countingDevice) Hello() error { c.calls.Add(1); return c.Device.Hello() }
-func (c *countingDevice) Version() (prober.Version, error) {
-	c.calls.Add(1)
-	return c.Device.Version()
-}
-
 // simRegistry probes the simulated EC (real SPI byte path through ecspi and ecsim) with a
 // deterministic clock and scheduler, and returns the registry /metrics would serve.
-func simRegistry(t testing.TB, extra ...string) (*prometheus.Registry, *countingDevice) {
+func simRegistry(t testing.TB, extra ...string) (*prometheus.Registry, *ectest.Transport) {
 	t.Helper()
 	// No wire time and no EC budgets: a loaded test machine must not make the
 	// simulated EC give up, or the golden counts would vary.
@@ -149,7 +123,7 @@ func simRegistry(t testing.TB, extra ...string) (*prometheus.Registry, *counting
 	if err != nil {
 		t.Fatal(err)
 	}
-	targets, err := s.targets(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	targets, err := s.Conn.targets()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,30 +131,29 @@ func simRegistry(t testing.TB, extra ...string) (*prometheus.Registry, *counting
 	if err != nil {
 		t.Fatal(err)
 	}
-	cd := &countingDevice{Device: dev}
-	clk := &testkit.StepClock{T: time.Unix(1_764_000_000, 0), Step: 53 * time.Microsecond}
-	sched := &syncScheduler{}
-	p, err := prober.New(prober.Config{Interval: time.Second, Timeout: time.Second, IdentityInterval: time.Hour, Now: clk.Now,
+	counted := ectest.Wrap(dev.Transport())
+	cd := ec.NewDevice(dev.Name(), counted)
+	clk := &testkit.Clock{T: time.Unix(1_764_000_000, 0), Step: 53 * time.Microsecond}
+	sched := &testkit.Sched{}
+	p, err := prober.New(prober.Config{Interval: time.Second, Timeout: 500 * time.Millisecond, IdentityInterval: time.Hour, Now: clk.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sched)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Add(targets[0].label, func() (prober.Device, error) { return cd, nil })
+	p.Add(targets[0].label, func() (*ec.Device, error) { return cd, nil })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	base := time.Unix(1_764_000_000, 0)
-	for _, j := range sched.queue {
-		j.Run(prober.Stamps{Intended: base, Started: base.Add(20 * time.Microsecond)})
-	}
+	sched.Drain(base, 20*time.Microsecond)
 	for i := 0; i < 30; i++ {
-		at := base.Add(time.Duration(i) * time.Second)
-		sched.every[0].Run(prober.Stamps{Intended: at, Started: at.Add(time.Duration(i%7) * 9 * time.Microsecond)})
+		sched.Tick(0, base.Add(time.Duration(i)*time.Second), time.Duration(i%7)*9*time.Microsecond, 0)
 	}
+	var wake hist.Histogram
 	for i := 0; i < 100; i++ {
-		p.ObserveWakeup(time.Duration(10+i%40) * time.Microsecond)
+		wake.Observe(time.Duration(10+i%40) * time.Microsecond)
 	}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(collector.NewSet(nil, collector.Named{Name: "ec", U: collector.NewEC(pinnedNow{p, base.Add(time.Minute)}, collector.ECOptions{
@@ -188,8 +161,9 @@ func simRegistry(t testing.TB, extra ...string) (*prometheus.Registry, *counting
 			return collector.WorkerInfo{Policy: "fifo", Priority: 50, CPUs: "0-1", MemoryLocked: true}
 		},
 		Dropped: func() uint64 { return 0 },
+		Wakeup:  func() hist.Histogram { return wake },
 	})}))
-	return reg, cd
+	return reg, counted
 }
 
 // TestSimGolden compares what /metrics serves for the simulated EC with a golden file.
@@ -245,7 +219,7 @@ func TestRoutesNeverReachTheEC(t *testing.T) {
 	s, _ := parseServe(t)
 	ts := httptest.NewServer(s.handler(slog.New(slog.NewTextHandler(io.Discard, nil)), reg))
 	defer ts.Close()
-	before := dev.calls.Load()
+	before := dev.Total()
 	for _, path := range []string{"/", "/metrics", "/-/healthy", "/-/reload", "/probe", "/metrics?collect[]=ec", "/nonexistent"} {
 		for _, method := range []string{"GET", "POST", "PUT", "DELETE", "HEAD"} {
 			req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader("HELLO"))
@@ -257,7 +231,7 @@ func TestRoutesNeverReachTheEC(t *testing.T) {
 			resp.Body.Close()
 		}
 	}
-	if after := dev.calls.Load(); after != before {
+	if after := dev.Total(); after != before {
 		t.Fatalf("HTTP requests caused %d EC commands", after-before)
 	}
 	resp, err := http.Get(ts.URL + "/-/healthy")
@@ -345,20 +319,19 @@ func BenchmarkMetricsHandler(b *testing.B) {
 	}
 }
 
-// TestHelloPathAllocatesNothing runs the periodic HELLO job as the rt worker would (rtJob
-// adapter, prober state, ecDevice adapter, ec.Device, ecspi, simulated EC) and checks that
-// one probe allocates nothing.
+// TestHelloPathAllocatesNothing runs the periodic HELLO job as the rt worker would (prober
+// state, ec.Device, ecspi, simulated EC) and checks that one probe allocates nothing.
 func TestHelloPathAllocatesNothing(t *testing.T) {
 	s, err := parseServe(t, "--ec.transport=sim", "--sim.clock=0", "--sim.rx-budget=0", "--sim.cs-budget=0", "--sim.processing=0s")
 	if err != nil {
 		t.Fatal(err)
 	}
-	targets, err := s.targets(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	targets, err := s.Conn.targets()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sched := &syncScheduler{}
-	p, err := prober.New(prober.Config{Interval: time.Second, Timeout: time.Second, IdentityInterval: time.Hour,
+	sched := &testkit.Sched{}
+	p, err := prober.New(prober.Config{Interval: 2 * time.Second, Timeout: time.Second, IdentityInterval: time.Hour,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sched)
 	if err != nil {
 		t.Fatal(err)
@@ -369,18 +342,18 @@ func TestHelloPathAllocatesNothing(t *testing.T) {
 	if err := p.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	job := rtJob{sched.every[0]}
+	sched.Drain(time.Now(), 0)
 	at := time.Now()
 	run := func() {
-		at = at.Add(time.Second)
-		job.Run(rt.Stamps{Intended: at, Started: at})
+		at = at.Add(2 * time.Second)
+		sched.Tick(0, at, 0, 0)
 	}
 	run()
 	if a := testing.AllocsPerRun(200, run); a != 0 {
 		t.Fatalf("one HELLO probe allocates %v times", a)
 	}
 	snap := p.Snapshots()[0]
-	if !snap.Up || snap.Commands[prober.Hello].Attempts != 202 {
-		t.Fatalf("up=%v attempts=%d, want up and 202", snap.Up, snap.Commands[prober.Hello].Attempts)
+	if !snap.Up || snap.Commands[0].Name != "hello" || snap.Commands[0].Attempts != 202 {
+		t.Fatalf("up=%v %s attempts=%d, want up and hello 202", snap.Up, snap.Commands[0].Name, snap.Commands[0].Attempts)
 	}
 }

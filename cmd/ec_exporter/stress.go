@@ -23,10 +23,8 @@ import (
 // StressCmd runs the starvation experiment: EC commands from the worker under
 // competing CPU and IO load, once per scheduling policy, and a table of what failed.
 type StressCmd struct {
-	EC  ECFlags  `embed:"" prefix:"ec."`
-	SPI SPIFlags `embed:"" prefix:"spi."`
-	Sim SimFlags `embed:"" prefix:"sim."`
-	RT  RTFlags  `embed:"" prefix:"rt."`
+	Conn ConnFlags `embed:""`
+	RT   RTFlags   `embed:"" prefix:"rt."`
 
 	Duration        time.Duration `default:"60s" help:"How long to run each policy."`
 	Policies        []string      `default:"other,fifo" help:"Worker scheduling policies to run in turn (other, fifo, rr); overrides --rt.policy. The last one is the tested one for --max-failure-ratio."`
@@ -130,7 +128,7 @@ func (c *StressCmd) run(ctx context.Context, logger *slog.Logger, out, progress 
 	if err != nil {
 		return err
 	}
-	devs, err := openDevices(c.EC, c.SPI, c.Sim)
+	devs, err := c.Conn.openAll()
 	if err != nil {
 		return fmt.Errorf("stress: %w", err)
 	}
@@ -158,8 +156,8 @@ func (c *StressCmd) run(ctx context.Context, logger *slog.Logger, out, progress 
 	if plan.io {
 		rep.Load = append(rep.Load, "io")
 	}
-	if c.EC.Transport == "sim" {
-		rep.Sim = &simReport{Clock: c.Sim.Clock, Wire: c.Sim.Wire, RxBudgetSeconds: c.Sim.RxBudget.Seconds(), CSBudgetSeconds: c.Sim.CSBudget.Seconds(), ProcessingSeconds: c.Sim.Processing.Seconds()}
+	if sim := c.Conn.Sim; c.Conn.EC.Transport == "sim" {
+		rep.Sim = &simReport{Clock: sim.Clock, Wire: sim.Wire, RxBudgetSeconds: sim.RxBudget.Seconds(), CSBudgetSeconds: sim.CSBudget.Seconds(), ProcessingSeconds: sim.Processing.Seconds()}
 	}
 
 	if plan.cpus, err = load.AllowedCPUs(); err != nil {
@@ -281,7 +279,7 @@ func (c *StressCmd) runPolicy(ctx context.Context, logger *slog.Logger, plan str
 	}
 	st := &policyStats{}
 	var stopJobs atomic.Bool
-	job := &stressJob{dev: dev, st: st, versionEvery: uint64(c.VersionEvery), stop: &stopJobs}
+	job := &stressJob{dev: dev, cmds: stressTable(), st: st, versionEvery: uint64(c.VersionEvery), stop: &stopJobs}
 	start := time.Now()
 	st.start = start
 	job.until = start.Add(c.Duration)

@@ -5,17 +5,15 @@ import (
 	"time"
 
 	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/prober"
 	"github.com/ec-exporter/ec_exporter/rt"
 )
 
-// stressDevice is what the stress job needs from an EC (an *ec.Device).
-type stressDevice interface {
-	Hello() error
-	Version() (ec.VersionInfo, error)
-	LastRetries() int
-}
+// stressDevice is the EC the stress job talks to.
+type stressDevice = *ec.Device
 
-// Commands the stress job sends.
+// The commands the stress job sends, by their name in prober's table: HELLO, and
+// GET_VERSION like the seed's `ectool version` loop.
 const (
 	stressHello = iota
 	stressVersion
@@ -24,8 +22,18 @@ const (
 
 var stressCommandNames = [stressCommands]string{"hello", "get_version"}
 
-// numCauses bounds ec.Cause values (CauseNone .. CauseBusy).
-const numCauses = 8
+// stressTable returns the table entries of the stress commands.
+func stressTable() [stressCommands]prober.Command {
+	var out [stressCommands]prober.Command
+	for i, name := range stressCommandNames {
+		c, ok := prober.Lookup(name)
+		if !ok {
+			panic("stress: command " + name + " is not in prober.Commands")
+		}
+		out[i] = c
+	}
+	return out
+}
 
 // policyStats are the counters of one policy's run. The counters are atomics so
 // the progress line can read them while the worker writes; the histograms are
@@ -35,8 +43,8 @@ type policyStats struct {
 	successes atomic.Uint64
 	failures  atomic.Uint64
 	retries   atomic.Uint64
-	missed    atomic.Uint64            // periodic deadlines the worker skipped (rate N/s only)
-	causes    [numCauses]atomic.Uint64 // by ec.Cause; [CauseNone] unused
+	missed    atomic.Uint64               // periodic deadlines the worker skipped (rate N/s only)
+	causes    [ec.NumCauses]atomic.Uint64 // by ec.Cause; [CauseNone] unused
 	commands  [stressCommands]atomic.Uint64
 	cmdFails  [stressCommands]atomic.Uint64
 	sched     latencyHist // job intended start → started on the worker
@@ -78,7 +86,7 @@ func (s *policyStats) record(cmd int, delay, took time.Duration, retries int, er
 		s.successes.Add(1)
 	} else {
 		c = ec.CauseOf(err)
-		if c == ec.CauseNone || int(c) >= numCauses {
+		if c == ec.CauseNone || int(c) >= ec.NumCauses {
 			c = ec.CauseIO
 		}
 		s.causes[c].Add(1)
@@ -100,6 +108,8 @@ func (s *policyStats) record(cmd int, delay, took time.Duration, retries int, er
 // versionEvery-th run, like the seed's `ectool version` loop.
 type stressJob struct {
 	dev          stressDevice
+	cmds         [stressCommands]prober.Command // from stressTable
+	answers      prober.Answers
 	st           *policyStats
 	versionEvery uint64
 	n            uint64
@@ -133,12 +143,7 @@ func (j *stressJob) Run(s rt.Stamps) {
 		cmd = stressVersion
 	}
 	t0 := time.Now()
-	var err error
-	if cmd == stressVersion {
-		_, err = j.dev.Version()
-	} else {
-		err = j.dev.Hello()
-	}
+	err := j.cmds[cmd].Run(j.dev, &j.answers)
 	took := time.Since(t0)
 	j.st.record(cmd, delay, took, j.dev.LastRetries(), err)
 	if j.resubmit != nil && !j.stop.Load() {

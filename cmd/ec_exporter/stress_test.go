@@ -19,9 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alecthomas/kong"
-
 	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/ec/ectest"
 	"github.com/ec-exporter/ec_exporter/internal/testkit"
 	"github.com/ec-exporter/ec_exporter/rt"
 )
@@ -40,15 +39,7 @@ func init() {
 // parseStress parses a stress command line with the real CLI (defaults included).
 func parseStress(t *testing.T, args ...string) *StressCmd {
 	t.Helper()
-	var cli CLI
-	p, err := kong.New(&cli, kong.Name("ec_exporter"), kong.Exit(func(int) { t.Fatal("kong exited") }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := p.Parse(append([]string{"stress"}, args...)); err != nil {
-		t.Fatalf("parse %q: %v", args, err)
-	}
-	return &cli.Stress
+	return &mustParse(t, append([]string{"stress"}, args...)...).Stress
 }
 
 func stressQuietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -126,18 +117,13 @@ func TestPolicyReportMatchesCounters(t *testing.T) {
 func TestStressJobAllocatesNothing(t *testing.T) {
 	st := &policyStats{}
 	var stop atomic.Bool
-	j := &stressJob{dev: nopDevice{}, st: st, versionEvery: 0, stop: &stop}
+	dev, _ := ectest.Device("nop")
+	j := &stressJob{dev: dev, cmds: stressTable(), st: st, versionEvery: 0, stop: &stop}
 	s := rt.Stamps{Intended: time.Now(), Started: time.Now()}
 	if n := testing.AllocsPerRun(1000, func() { j.Run(s) }); n != 0 {
 		t.Fatalf("stress job allocates %v times per HELLO", n)
 	}
 }
-
-type nopDevice struct{}
-
-func (nopDevice) Hello() error                     { return nil }
-func (nopDevice) Version() (ec.VersionInfo, error) { return ec.VersionInfo{}, nil }
-func (nopDevice) LastRetries() int                 { return 0 }
 
 // checkBookkeeping checks the invariants of a report.
 func checkBookkeeping(t *testing.T, r *stressReport) {

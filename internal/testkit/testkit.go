@@ -71,19 +71,27 @@ func (l *LockedBuffer) String() string {
 	return l.b.String()
 }
 
-// StepClock advances by Step on every reading, so measured durations are deterministic.
-type StepClock struct {
+// Clock is a test clock: pinned at T, advanced by Advance, and by Step on every reading
+// (Step 0 keeps it pinned), so measured durations are deterministic.
+type Clock struct {
 	mu   sync.Mutex
 	T    time.Time
 	Step time.Duration
 }
 
-// Now advances the clock and returns the new reading.
-func (c *StepClock) Now() time.Time {
+// Now advances the clock by Step and returns the new reading.
+func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.T = c.T.Add(c.Step)
 	return c.T
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.T = c.T.Add(d)
+	c.mu.Unlock()
 }
 
 // Eventually polls cond until it holds, failing the test after timeout: a liveness bound,
