@@ -261,7 +261,7 @@ func TestE2ETLSBasicAuth(t *testing.T) {
 	bin := exporterBinary(t)
 	port := testkit.FreePort(t)
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
-	start(t, bin, "serve", "--ec.transport=sim", "--web.listen-address=127.0.0.1:"+strconv.Itoa(port), "--web.config.file="+webCfg, "--no-collector.kmsg")
+	cmd := start(t, bin, "serve", "--ec.transport=sim", "--web.listen-address=127.0.0.1:"+strconv.Itoa(port), "--web.config.file="+webCfg, "--no-collector.kmsg", "--log.format=json")
 	testkit.Eventually(t, "the TLS listener", 15*time.Second, func() bool {
 		resp, err := insecure.Get(base + "/-/healthy")
 		if err != nil {
@@ -272,6 +272,16 @@ func TestE2ETLSBasicAuth(t *testing.T) {
 	})
 	if resp, err := http.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"); err == nil && resp.StatusCode == 200 {
 		t.Fatal("plain HTTP served metrics with TLS configured")
+	}
+	// The HTTP server's own errors (here the TLS handshake the plain request failed) go
+	// through the JSON logger like every other line.
+	logs := cmd.Stdout.(*testkit.LockedBuffer)
+	testkit.Eventually(t, "the TLS handshake error in the log", 5*time.Second, func() bool { return strings.Contains(logs.String(), "TLS handshake error") })
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Errorf("log line is not JSON: %q", line)
+		}
 	}
 	req, _ := http.NewRequest("GET", base+"/metrics", nil)
 	req.SetBasicAuth("prom", "wrong")

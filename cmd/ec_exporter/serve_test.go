@@ -246,6 +246,9 @@ func TestRoutesNeverReachTheEC(t *testing.T) {
 	if !strings.Contains(string(body), "/metrics") {
 		t.Fatalf("landing page does not link /metrics: %s", body)
 	}
+	if strings.Contains(string(body), "/debug/pprof") {
+		t.Fatalf("landing page links profiling routes that are off: %s", body)
+	}
 	resp, err = http.Get(ts.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
@@ -355,5 +358,34 @@ func TestHelloPathAllocatesNothing(t *testing.T) {
 	snap := p.Snapshots()[0]
 	if !snap.Up || snap.Commands[0].Name != "hello" || snap.Commands[0].Attempts != 202 {
 		t.Fatalf("up=%v %s attempts=%d, want up and hello 202", snap.Up, snap.Commands[0].Name, snap.Commands[0].Attempts)
+	}
+}
+
+// TestPprofBehindFlag: profiling is served, and linked, only with --web.enable-pprof.
+func TestPprofBehindFlag(t *testing.T) {
+	reg, _ := simRegistry(t)
+	for _, on := range []bool{false, true} {
+		args := []string{}
+		if on {
+			args = append(args, "--web.enable-pprof")
+		}
+		s, err := parseServe(t, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(s.handler(slog.New(slog.NewTextHandler(io.Discard, nil)), reg))
+		landing := get(t, ts.URL+"/")
+		resp, err := http.Get(ts.URL + "/debug/pprof/heap")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		ts.Close()
+		if served := resp.StatusCode == 200; served != on {
+			t.Errorf("--web.enable-pprof=%v: /debug/pprof/heap status %d", on, resp.StatusCode)
+		}
+		if linked := strings.Contains(landing, "/debug/pprof"); linked != on {
+			t.Errorf("--web.enable-pprof=%v: landing page links pprof: %v", on, linked)
+		}
 	}
 }
