@@ -126,4 +126,3 @@ func TestMetricsDocs(t *testing.T) {
 		}
 	}))
 }
-
