@@ -21,12 +21,9 @@ type Scheduler interface {
 	Submit(j rt.Job) error
 }
 
-// Opener opens one device; the prober calls it on the worker thread. An error wrapping
-// ErrConfig is logged as a configuration mistake; every error is retried with backoff.
+// Opener opens one device; the prober calls it on the worker thread and retries every
+// error with backoff (configuration mistakes are caught before, when the flags are read).
 type Opener func() (*ec.Device, error)
-
-// ErrConfig marks an open error that retrying is unlikely to fix.
-var ErrConfig = errors.New("configuration error")
 
 // Config tunes the prober.
 type Config struct {
@@ -145,20 +142,6 @@ func (p *Prober) CheckStuck() {
 			t.countBusy(now)
 		}
 	}
-}
-
-// Stuck reports whether a command or open has been running past the timeout.
-func (p *Prober) Stuck() bool {
-	now := p.cfg.Now()
-	for _, t := range p.targets {
-		t.mu.Lock()
-		s := t.inflight && now.Sub(t.inflightStart) > p.cfg.Timeout
-		t.mu.Unlock()
-		if s {
-			return true
-		}
-	}
-	return false
 }
 
 // tickUntilDone calls f every d until ctx ends.

@@ -268,14 +268,11 @@ func TestHungTransfer(t *testing.T) {
 	if snap := p.Snapshots()[0]; !snap.Up || stats(t, snap, "hello").Failures[ec.CauseTimeout] != 0 {
 		t.Fatal("timed out before the timeout passed")
 	}
-	if p.Stuck() {
-		t.Fatal("Stuck before the timeout passed")
-	}
 	clk.Advance(100 * time.Millisecond) // 150 ms into the transfer
 	p.CheckStuck()
 	p.CheckStuck()
 	snap := p.Snapshots()[0]
-	if snap.Up || stats(t, snap, "hello").Failures[ec.CauseTimeout] != 1 || !p.Stuck() {
+	if snap.Up || stats(t, snap, "hello").Failures[ec.CauseTimeout] != 1 {
 		t.Fatalf("stuck HELLO: up=%v timeouts=%d, want down and 1", snap.Up, stats(t, snap, "hello").Failures[ec.CauseTimeout])
 	}
 	clk.Advance(base.Add(4500 * time.Millisecond).Sub(clk.Now())) // deadlines 2, 3 and 4 pass while stuck

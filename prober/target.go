@@ -1,7 +1,6 @@
 package prober
 
 import (
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -93,12 +92,7 @@ func (j openJob) Run(rt.Stamps) {
 		t.openErr, t.up = err.Error(), false
 		t.mu.Unlock()
 		if changed { // log the reason once, not on every retry
-			lvl := "EC not available; reporting it down and retrying to open it"
-			if errors.Is(err, ErrConfig) {
-				t.cfg().Logger.Error(lvl, "device", t.name, "err", err)
-			} else {
-				t.cfg().Logger.Warn(lvl, "device", t.name, "err", err, "retry_max", MaxOpenRetry)
-			}
+			t.cfg().Logger.Warn("EC not available; reporting it down and retrying to open it", "device", t.name, "err", err, "retry_max", MaxOpenRetry)
 		}
 		t.retryOpenLater()
 		return
