@@ -111,6 +111,23 @@ func shortFor(rules, d string) string {
 	return regexp.MustCompile(`(?m)^(\s+for:)\s*\S+\s*$`).ReplaceAllString(rules, "${1} "+d)
 }
 
+// shortRules returns the shipped rule files by name with every for: shortened to d.
+func shortRules(t *testing.T, d string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	for _, name := range RuleFiles() {
+		b, err := Rules.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[name] = shortFor(string(b), d)
+		if name == "alerts.yml" && !strings.Contains(files[name], "for: "+d) {
+			t.Fatal("shortFor changed nothing in alerts.yml")
+		}
+	}
+	return files
+}
+
 // TestEndToEndWithPrometheus runs the exporter on the simulated EC with 30 %
 // of commands timing out and an EC reboot every 8 s, lets a real Prometheus
 // scrape it every second with a copy of the rules (for: shortened to 2s), and
@@ -129,17 +146,7 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 	// 30 % of commands time out, and the simulated EC reboots every 8 s (1 s silent).
 	exporter := startExporter(t, "--sim.fault.timeout=0.3", "--sim.fault.reboot-every=8s", "--sim.fault.reboot-silence=1s")
 
-	files := map[string]string{}
-	for _, name := range RuleFiles() {
-		b, err := Rules.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[name] = shortFor(string(b), "2s")
-		if name == "alerts.yml" && !strings.Contains(files[name], "for: 2s") {
-			t.Fatal("shortFor changed nothing in alerts.yml")
-		}
-	}
+	files := shortRules(t, "2s")
 	scrapeCfg := fmt.Sprintf(`
 global:
   scrape_interval: 1s

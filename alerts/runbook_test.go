@@ -36,14 +36,7 @@ func TestRunbookCauses(t *testing.T) {
 		{job: "cros_ec_not_rt", alert: "CrosEcWorkerNotRealTime", cause: "CAP_SYS_NICE",
 			addr: startExporter(t, "--rt.policy=other", "--no-collector.kmsg")},
 	}
-	files := map[string]string{}
-	for _, name := range RuleFiles() {
-		b, err := Rules.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[name] = shortFor(string(b), "2s")
-	}
+	files := shortRules(t, "2s")
 	var cfg strings.Builder
 	cfg.WriteString("rule_files: [recording.yml, alerts.yml]\nglobal:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\nscrape_configs:\n")
 	for _, c := range cases {

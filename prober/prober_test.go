@@ -353,19 +353,17 @@ func TestUnsupportedAndReset(t *testing.T) {
 	dev := newFakeEC(newClock())
 	p, s := started(t, dev)
 	clk := dev.clk
-	clk.Advance(time.Minute)
-	dev.set(func(f *fakeEC) { f.uptime = 10 * time.Second }) // EC rebooted
-	p.RefreshIdentity()
-	s.Drain(clk.Now(), 0)
-	if got := p.Snapshots()[0].ResetsDetected; got != 1 {
-		t.Fatalf("resets detected = %d, want 1", got)
-	}
-	clk.Advance(time.Minute)
-	dev.set(func(f *fakeEC) { f.uptime = 70 * time.Second }) // kept running
-	p.RefreshIdentity()
-	s.Drain(clk.Now(), 0)
-	if got := p.Snapshots()[0].ResetsDetected; got != 1 {
-		t.Fatalf("resets detected = %d after a normal refresh, want 1", got)
+	for _, step := range []struct {
+		up   time.Duration
+		want uint64
+	}{{10 * time.Second, 1}, {70 * time.Second, 1}} { // EC rebooted, then kept running
+		clk.Advance(time.Minute)
+		dev.set(func(f *fakeEC) { f.uptime = step.up })
+		p.RefreshIdentity()
+		s.Drain(clk.Now(), 0)
+		if got := p.Snapshots()[0].ResetsDetected; got != step.want {
+			t.Fatalf("uptime %v a minute later: resets detected = %d, want %d", step.up, got, step.want)
+		}
 	}
 	dev.set(func(f *fakeEC) { f.uptimeErr = ec.ResInvalidCommand })
 	for i := 0; i < 3; i++ {

@@ -325,27 +325,7 @@ func BenchmarkMetricsHandler(b *testing.B) {
 // TestHelloPathAllocatesNothing runs the periodic HELLO job as the rt worker would (prober
 // state, ec.Device, ecspi, simulated EC) and checks that one probe allocates nothing.
 func TestHelloPathAllocatesNothing(t *testing.T) {
-	s, err := parseServe(t, "--ec.transport=sim", "--sim.clock=0", "--sim.rx-budget=0", "--sim.cs-budget=0", "--sim.processing=0s")
-	if err != nil {
-		t.Fatal(err)
-	}
-	targets, err := s.Conn.targets()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sched := &testkit.Sched{}
-	p, err := prober.New(prober.Config{Interval: 2 * time.Second, Timeout: time.Second, IdentityInterval: time.Hour,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sched)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Add(targets[0].label, targets[0].open)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if err := p.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	sched.Drain(time.Now(), 0)
+	p, sched := simProber(t, "--ec.transport=sim", "--sim.clock=0", "--sim.rx-budget=0", "--sim.cs-budget=0", "--sim.processing=0s")
 	at := time.Now()
 	run := func() {
 		at = at.Add(2 * time.Second)
@@ -388,4 +368,34 @@ func TestPprofBehindFlag(t *testing.T) {
 			t.Errorf("--web.enable-pprof=%v: landing page links pprof: %v", on, linked)
 		}
 	}
+}
+
+// simProber builds the prober serve would for a serve command line, on the scheduler
+// fake, with the device opened and its identity read.
+func simProber(t *testing.T, args ...string) (*prober.Prober, *testkit.Sched) {
+	t.Helper()
+	s, err := parseServe(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets, err := s.Conn.targets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := &testkit.Sched{}
+	p, err := prober.New(prober.Config{Interval: 2 * time.Second, Timeout: time.Second, IdentityInterval: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range targets {
+		p.Add(tg.label, tg.open)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sched.Drain(time.Now(), 0)
+	return p, sched
 }

@@ -2,19 +2,14 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/ec-exporter/ec_exporter/collector"
 	"github.com/ec-exporter/ec_exporter/ec"
-	"github.com/ec-exporter/ec_exporter/internal/testkit"
 	"github.com/ec-exporter/ec_exporter/prober"
 )
 
@@ -41,25 +36,7 @@ func TestNewCommandIsOneTableEntry(t *testing.T) {
 		t.Errorf("probe output lacks the new command:\n%s", out.String())
 	}
 
-	s, err := parseServe(t, robustSim...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	targets, err := s.Conn.targets()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sched := &testkit.Sched{}
-	p, err := prober.New(prober.Config{Interval: time.Second, Timeout: 500 * time.Millisecond, IdentityInterval: time.Hour,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sched)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Add(targets[0].label, targets[0].open)
-	if err := p.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	sched.Drain(time.Now(), 0) // open and the identity refresh
+	p, _ := simProber(t, robustSim...)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(collector.NewSet(nil, collector.Named{Name: "ec", U: collector.NewEC(p, collector.ECOptions{})}))
 	want := `
