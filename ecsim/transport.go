@@ -75,7 +75,7 @@ func (tr *Transport) Xfer(m *ec.Msg) (int, error) {
 	switch {
 	case cur&fNoAnswer != 0 || wait > HostDeadline:
 		return 0, ErrTimeout
-	case csBudget > 0 && wait > csBudget:
+	case e.cfg.Timing == TimingKernelCommit && csBudget > 0 && wait > csBudget:
 		// Over SPI the EC would have given up with CS held: the kernel times out.
 		return 0, ErrTimeout
 	case wait > 0:

@@ -15,7 +15,8 @@ type SimFlags struct {
 	Wire       string        `default:"sleep" enum:"sleep,pio" help:"How the caller waits for wire time: sleep like a DMA/IRQ-driven controller, or busy-wait (pio) (${enum})."`
 	Processing time.Duration `default:"450us" help:"Time the EC spends processing a command (0xFA bytes) before its answer."`
 	RxBudget   time.Duration `default:"8192us" help:"EC's budget per receive stage of a request (firmware SPI_CMD_RX_TIMEOUT_US)."`
-	CSBudget   time.Duration `default:"8ms" help:"EC drops a transfer when more than this passes from CS assertion to its end (0 = off)."`
+	CSBudget   time.Duration `default:"8ms" help:"With --sim.timing=kernel-commit: the EC drops a transfer when more than this passes from CS assertion to its end (0 = off)."`
+	Timing     string        `default:"kernel-commit" enum:"kernel-commit,firmware" help:"When the EC abandons a slow transfer: kernel-commit (8 ms from CS assertion, the realtime commit's account) or firmware (receive stages only, chip/stm32/spi.c) (${enum})."`
 	Seed       int64         `default:"1" help:"Random seed for fault injection."`
 
 	FaultTimeout    float64       `name:"fault.timeout" default:"0" help:"Probability that a command gets no answer (the host's deadline expires)."`
@@ -45,6 +46,7 @@ func (f SimFlags) Config() ecsim.Config {
 	c.Processing = f.Processing
 	c.RxBudget = f.RxBudget
 	c.CSBudget = f.CSBudget
+	c.Timing, _ = ecsim.ParseTiming(f.Timing)
 	c.RearmGap = f.RearmGap
 	c.Seed = uint64(f.Seed)
 	fs := &c.Faults

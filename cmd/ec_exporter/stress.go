@@ -27,7 +27,7 @@ type StressCmd struct {
 	RT   RTFlags   `embed:"" prefix:"rt."`
 
 	Duration        time.Duration `default:"60s" help:"How long to run each policy."`
-	Policies        []string      `default:"other,fifo" help:"Worker scheduling policies to run in turn (other, fifo, rr); overrides --rt.policy. The last one is the tested one for --max-failure-ratio."`
+	Policies        []string      `default:"other,fifo" help:"Worker set-ups to run in turn: other (SCHED_OTHER at --rt.nice), highpri (SCHED_OTHER at nice -20, the HIGHPRI workqueue the transfers ran on before the realtime change), fifo, rr; overrides --rt.policy. The last one is the tested one for --max-failure-ratio."`
 	Load            []string      `default:"cpu,io" help:"Competing load the tool generates itself, as child processes: cpu (a hog on every core at --load.cpu-nice), io (sequential writes with fsync), none."`
 	LoadIOPath      string        `name:"load.io-path" placeholder:"DIR" help:"Directory for the IO flood's temporary file (unlinked at once; default: the TMPDIR directory, else /tmp). Put it on the disk you want to flood."`
 	LoadIOSize      int64         `name:"load.io-size" default:"268435456" help:"Bytes the IO flood writes before it truncates its file and starts over."`
@@ -56,69 +56,6 @@ func (c *StressCmd) Run(logger *slog.Logger) error {
 		progress = os.Stderr
 	}
 	return c.run(ctx, logger, os.Stdout, progress)
-}
-
-// stressPlan is the validated form of the flags.
-type stressPlan struct {
-	policies []rt.Policy
-	cpu, io  bool
-	cpus     []int         // the process's CPUs, read once: an rt worker may narrow this thread's affinity later
-	interval time.Duration // 0 = max
-	rate     string
-}
-
-func (c *StressCmd) plan() (stressPlan, error) {
-	var p stressPlan
-	if c.Duration <= 0 {
-		return p, fmt.Errorf("stress: --duration must be positive, got %v", c.Duration)
-	}
-	if c.Settle < 0 {
-		return p, fmt.Errorf("stress: --settle must not be negative, got %v", c.Settle)
-	}
-	if len(c.Policies) == 0 {
-		return p, errors.New("stress: --policies is empty: give at least one of other, fifo, rr")
-	}
-	for _, s := range c.Policies {
-		pol, err := rt.ParsePolicy(s)
-		if err != nil {
-			return p, fmt.Errorf("stress: --policies: %w", err)
-		}
-		p.policies = append(p.policies, pol)
-	}
-	for _, l := range c.Load {
-		switch strings.ToLower(strings.TrimSpace(l)) {
-		case "cpu":
-			p.cpu = true
-		case "io":
-			p.io = true
-		case "none", "":
-		default:
-			return p, fmt.Errorf("stress: --load: unknown load %q: use cpu, io, both (cpu,io) or none", l)
-		}
-	}
-	if p.io && c.LoadIOSize < 1<<20 {
-		return p, fmt.Errorf("stress: --load.io-size must be at least 1 MiB, got %d", c.LoadIOSize)
-	}
-	r := strings.ToLower(strings.TrimSpace(c.Rate))
-	p.rate = r
-	if r != "max" {
-		n, err := strconv.ParseFloat(strings.TrimSuffix(r, "/s"), 64)
-		if err != nil || n <= 0 || n > 1e6 {
-			return p, fmt.Errorf("stress: --rate %q: use max or a number of commands per second such as 500/s", c.Rate)
-		}
-		p.interval = time.Duration(float64(time.Second) / n)
-		p.rate = strconv.FormatFloat(n, 'f', -1, 64) + "/s"
-	}
-	if c.VersionEvery < 0 {
-		return p, fmt.Errorf("stress: --version-every must be 0 or more, got %d", c.VersionEvery)
-	}
-	if c.MaxFailureRatio < 0 || c.MaxFailureRatio > 1 {
-		return p, fmt.Errorf("stress: --max-failure-ratio must be between 0 and 1, got %v", c.MaxFailureRatio)
-	}
-	if c.RT.Nice < -20 || c.RT.Nice > 19 || c.LoadCPUNice < -20 || c.LoadCPUNice > 19 {
-		return p, errors.New("stress: nice values must be between -20 and 19")
-	}
-	return p, nil
 }
 
 // run is Run with its outputs and cancellation given (tests call it directly).
@@ -157,7 +94,8 @@ func (c *StressCmd) run(ctx context.Context, logger *slog.Logger, out, progress 
 		rep.Load = append(rep.Load, "io")
 	}
 	if sim := c.Conn.Sim; c.Conn.EC.Transport == "sim" {
-		rep.Sim = &simReport{Clock: sim.Clock, Wire: sim.Wire, RxBudgetSeconds: sim.RxBudget.Seconds(), CSBudgetSeconds: sim.CSBudget.Seconds(), ProcessingSeconds: sim.Processing.Seconds()}
+		rep.Sim = &simReport{Clock: sim.Clock, Wire: sim.Wire, RxBudgetSeconds: sim.RxBudget.Seconds(), CSBudgetSeconds: sim.CSBudget.Seconds(), ProcessingSeconds: sim.Processing.Seconds(),
+			Timing: sim.Timing}
 	}
 
 	if plan.cpus, err = load.AllowedCPUs(); err != nil {
@@ -210,7 +148,8 @@ var errStopped = errors.New("stress: stopped")
 // runPolicy runs one policy: load up, worker up, commands for c.Duration,
 // worker down, load down. It returns the policy's report whenever the worker
 // ran, also with an error.
-func (c *StressCmd) runPolicy(ctx context.Context, logger *slog.Logger, plan stressPlan, pol rt.Policy, idx int, dev stressDevice, progress io.Writer) (*policyReport, error) {
+func (c *StressCmd) runPolicy(ctx context.Context, logger *slog.Logger, plan stressPlan, sp stressPolicy, idx int, dev stressDevice, progress io.Writer) (*policyReport, error) {
+	pol := sp.policy
 	if ctx.Err() != nil {
 		return nil, errStopped
 	}
@@ -225,6 +164,9 @@ func (c *StressCmd) runPolicy(ctx context.Context, logger *slog.Logger, plan str
 		cfg.CPUs = plan.cpus[len(plan.cpus)-1:]
 	}
 	cfg.Priority = 0 // --rt.priority applies to fifo/rr; other uses --rt.nice
+	if sp.highpri {
+		cfg.Nice = highpriNice
+	}
 	if pol.RealTime() {
 		cfg.Priority = c.RT.Priority
 	}
@@ -298,7 +240,7 @@ func (c *StressCmd) runPolicy(ctx context.Context, logger *slog.Logger, plan str
 	defer deadline.Stop()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	label := fmt.Sprintf("[%d/%d %s]", idx+1, len(plan.policies), pol)
+	label := fmt.Sprintf("[%d/%d %s]", idx+1, len(plan.policies), sp)
 loop:
 	for {
 		select {
@@ -335,6 +277,7 @@ loop:
 		}
 	}
 	pr := newPolicyReport(pol, obtained, dropped, elapsed, st, kids)
+	pr.Policy = sp.String()
 	pr.RuntimeThreads = runtimeThreads
 	return &pr, runErr
 }
@@ -392,7 +335,9 @@ func hostInfo() hostReport {
 	return h
 }
 
-func utsString(b []int8) string {
+// utsString reads a NUL-terminated Utsname field; its element type is int8 on
+// amd64/386/arm64 and uint8 on arm/riscv64/ppc64/s390x.
+func utsString[T int8 | uint8](b []T) string {
 	s := make([]byte, 0, len(b))
 	for _, c := range b {
 		if c == 0 {

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/ecsim"
 	"github.com/ec-exporter/ec_exporter/load"
 	"github.com/ec-exporter/ec_exporter/rt"
 )
@@ -36,6 +37,7 @@ type simReport struct {
 	ProcessingSeconds float64 `json:"processing_seconds"`
 	RxBudgetSeconds   float64 `json:"rx_budget_seconds"`
 	CSBudgetSeconds   float64 `json:"cs_budget_seconds"`
+	Timing            string  `json:"timing"`
 }
 
 type hostReport struct {
@@ -222,8 +224,12 @@ func (r *stressReport) writeTable(w io.Writer) error {
 	}
 	b.WriteString("\n")
 	if r.Sim != nil {
-		fmt.Fprintf(&b, "simulated EC: %s wire at %d Hz, processing %v, receive budget %v, CS budget %v\n", r.Sim.Wire, r.Sim.Clock,
-			secDur(r.Sim.ProcessingSeconds), secDur(r.Sim.RxBudgetSeconds), secDur(r.Sim.CSBudgetSeconds))
+		csBudget := "no CS budget"
+		if r.Sim.Timing != ecsim.TimingFirmware.String() {
+			csBudget = fmt.Sprintf("CS budget %v", secDur(r.Sim.CSBudgetSeconds))
+		}
+		fmt.Fprintf(&b, "simulated EC: %s timing, %s wire at %d Hz, processing %v, receive budget %v, %s\n", r.Sim.Timing, r.Sim.Wire, r.Sim.Clock,
+			secDur(r.Sim.ProcessingSeconds), secDur(r.Sim.RxBudgetSeconds), csBudget)
 	}
 	preempt := r.Host.Preempt
 	if preempt == "" {

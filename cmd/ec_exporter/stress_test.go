@@ -64,15 +64,16 @@ func TestStressPlanErrors(t *testing.T) {
 			t.Errorf("%q: error %v, want it to contain %q", tc.args, err, tc.want)
 		}
 	}
-	c := parseStress(t, "--rate=250/s", "--load=none", "--policies=other,FIFO,rr")
+	c := parseStress(t, "--rate=250/s", "--load=none", "--policies=other,FIFO,rr,highpri")
 	p, err := c.plan()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.interval != 4*time.Millisecond || p.rate != "250/s" || p.cpu || p.io || len(p.policies) != 3 || p.policies[1] != rt.FIFO {
+	if p.interval != 4*time.Millisecond || p.rate != "250/s" || p.cpu || p.io || len(p.policies) != 4 || p.policies[1].policy != rt.FIFO ||
+		p.policies[3] != (stressPolicy{policy: rt.Other, highpri: true}) || p.policies[3].String() != "highpri" {
 		t.Errorf("plan = %+v", p)
 	}
-	if p, _ := parseStress(t).plan(); p.interval != 0 || p.rate != "max" || !p.cpu || !p.io || len(p.policies) != 2 || p.policies[1] != rt.FIFO {
+	if p, _ := parseStress(t).plan(); p.interval != 0 || p.rate != "max" || !p.cpu || !p.io || len(p.policies) != 2 || p.policies[1].policy != rt.FIFO {
 		t.Errorf("default plan = %+v, want max rate, cpu+io, other then fifo", p)
 	}
 }
