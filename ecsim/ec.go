@@ -188,4 +188,3 @@ func (e *EC) Uptime() time.Duration {
 	defer e.mu.Unlock()
 	return time.Duration(e.clk.now() - e.bootAt)
 }
-

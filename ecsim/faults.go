@@ -78,4 +78,3 @@ func (e *EC) SetFaults(f Faults) {
 		e.nextReboot = e.clk.now() + int64(f.RebootEvery)
 	}
 }
-

@@ -224,4 +224,3 @@ func (e *EC) complete(t int64) {
 		e.readyAt = never
 	}
 }
-

@@ -102,4 +102,3 @@ func parseStressPolicy(s string) (stressPolicy, error) {
 	}
 	return stressPolicy{policy: pol}, nil
 }
-
