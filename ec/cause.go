@@ -19,6 +19,10 @@ const (
 	CauseNotReady          // EC not ready: 0xFB/0xFC/0xED in the request phase, EAGAIN, IN_PROGRESS exhausted
 	CauseIO                // any other I/O error from the bus or the kernel
 	CauseBusy              // the worker was still busy (queue full or previous transfer hung)
+	// CauseInProgress: the EC answered IN_PROGRESS, the kernel polled GET_COMMS_STATUS
+	// until it was done and returned the status command's 4 bytes with result SUCCESS
+	// in place of the command's answer (cros_ec_proto.c cros_ec_send_command).
+	CauseInProgress
 	numCauses
 )
 
@@ -26,9 +30,9 @@ const (
 const NumCauses = int(numCauses)
 
 // Causes lists every failure cause, in label order, so counters can start at 0.
-var Causes = []Cause{CauseTimeout, CauseChecksum, CauseBadResponse, CauseECResult, CauseNotReady, CauseIO, CauseBusy}
+var Causes = []Cause{CauseTimeout, CauseChecksum, CauseBadResponse, CauseECResult, CauseNotReady, CauseIO, CauseBusy, CauseInProgress}
 
-var causeNames = [...]string{"none", "timeout", "checksum", "bad_response", "ec_result", "not_ready", "io", "busy"}
+var causeNames = [...]string{"none", "timeout", "checksum", "bad_response", "ec_result", "not_ready", "io", "busy", "in_progress"}
 
 // String returns the metric label value of c.
 func (c Cause) String() string {

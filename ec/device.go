@@ -15,6 +15,12 @@ type RetryPolicy struct {
 	InProgressDelay time.Duration
 	// NotReadyRetries is how many times a command is re-sent after the transport
 	// reported the EC not ready (CauseNotReady, e.g. 0xFB/0xFC/0xED or EAGAIN).
+	// The kernel never re-sends after such an -EAGAIN (cros_ec_spi.c
+	// do_cros_ec_pkt_xfer_spi returns it to the caller); this re-send is ours, as
+	// flashrom's 3 attempts are: a 0xFB/0xFC is the EC re-arming or a request it
+	// dropped, and the same command a millisecond later usually goes through. It
+	// is counted in Msg.Retries. It is not done after ErrInProgressTimeout: the
+	// kernel has already polled for half a second.
 	NotReadyRetries int
 	// NotReadyDelay is the pause before such a re-send.
 	NotReadyDelay time.Duration
@@ -26,7 +32,9 @@ func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{InProgressPolls: 50, InProgressDelay: 10 * time.Millisecond, NotReadyRetries: 3, NotReadyDelay: time.Millisecond}
 }
 
-// ErrInProgressTimeout is returned when the EC still reports PROCESSING after every allowed poll.
+// ErrInProgressTimeout is returned when the EC still reports PROCESSING after every allowed
+// poll, by Device or (wrapped) by a transport whose kernel polled itself (chardev: EAGAIN
+// after cros_ec_wait_until_complete's 50 polls). Device does not re-send after it.
 var ErrInProgressTimeout = &Error{Cause: CauseNotReady, Op: "ec: command still in progress after all GET_COMMS_STATUS polls"}
 
 // resultUnset is put in Msg.Result before a transfer, as ectool initialises result to 0xff.
@@ -37,7 +45,8 @@ const resultUnset Result = 0xff
 const scratchSize = 0x220
 
 // Device is one EC reached through a Transport: it runs host commands with the
-// kernel's retry rules and decodes the typed answers.
+// kernel's IN_PROGRESS polling (where the transport does not leave it to the kernel)
+// plus our bounded not-ready re-sends, and decodes the typed answers.
 //
 // A Device is not safe for concurrent use: one worker thread owns it and calls it
 // for every command (the EC itself handles one command at a time).
@@ -108,7 +117,10 @@ func IsUnsupported(err error) bool { return errors.Is(err, ResInvalidCommand) }
 // up to RetryPolicy.InProgressPolls GET_COMMS_STATUS polls, InProgressDelay apart, until
 // the EC clears PROCESSING; then, unlike the kernel (which returns the status command's
 // byte count and no data), a command that expects data is sent once more to fetch it.
-// A transport error with CauseNotReady is retried up to NotReadyRetries times.
+// Over /dev/cros_ec the kernel has done that polling already and IN_PROGRESS never comes
+// up; chardev reports the kernel's answer-less result as CauseInProgress.
+// A transport error with CauseNotReady is re-sent up to NotReadyRetries times (ours, not
+// the kernel's; see RetryPolicy), except ErrInProgressTimeout.
 // Every re-send and poll is counted in m.Retries and LastRetries. A non-success EC
 // result is returned as the error (a Result, CauseECResult).
 func (d *Device) Run(m *Msg) (int, error) {
@@ -172,7 +184,7 @@ func (d *Device) xfer(m *Msg) (int, error) {
 		if err == nil || m.Result == ResInProgress {
 			return n, err
 		}
-		if attempt >= d.policy.NotReadyRetries || CauseOf(err) != CauseNotReady {
+		if attempt >= d.policy.NotReadyRetries || CauseOf(err) != CauseNotReady || errors.Is(err, ErrInProgressTimeout) {
 			return n, err
 		}
 		m.Retries++

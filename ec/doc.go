@@ -4,9 +4,11 @@
 // chardev (/dev/cros_ec*, package ec/chardev), SPI (package ecspi) and
 // simulated (package ecsim) transports implement.
 //
-// A Device runs commands over a Transport with the kernel's retry rules
-// (IN_PROGRESS answered by bounded GET_COMMS_STATUS polling, bounded re-sends
-// when the transport finds the EC not ready), counts every retry, and decodes
+// A Device runs commands over a Transport with the kernel's IN_PROGRESS rule
+// (bounded GET_COMMS_STATUS polling, cros_ec_proto.c cros_ec_send_command; over
+// /dev/cros_ec the kernel does it and the Device does not poll on top) and with
+// bounded re-sends when the transport finds the EC not ready (ours: the kernel
+// returns -EAGAIN to the caller; see RetryPolicy), counts every retry, and decodes
 // the typed answers (Hello, Version, BuildInfo, ChipInfo, ProtocolInfo,
 // CmdVersions, CommsStatus, Features, UptimeInfo). A Device belongs to one
 // worker thread: it is not safe for concurrent use. Hello allocates nothing.

@@ -101,9 +101,16 @@ func ParseResponseHeader(b []byte) (ResponseHeader, error) {
 	}, nil
 }
 
-// DecodeResponse checks a v3 response packet as the kernel and coreboot do
-// (struct_version, reserved, data_len against insize, length, checksum) and
-// returns its header and data (a subslice of pkt).
+// DecodeResponse checks a v3 response packet (struct_version, reserved, data_len
+// against insize, length, checksum) and returns its header and data (a subslice of pkt).
+//
+// Linux checks only data_len and the checksum (cros_ec_spi.c do_cros_ec_pkt_xfer_spi);
+// coreboot and depthcharge also reject struct_version != 3 and reserved != 0. We follow
+// coreboot: every EC firmware writes 3 and 0 (chip/stm32/spi.c, chip/npcx/shi.c via
+// host_packet_respond), so a different value is a corrupted packet, and an exporter of
+// link health should count it (bad_response) rather than trust data that merely has a
+// matching checksum. The kernel would pass such a packet through; /dev/cros_ec users never
+// see the header, so this only applies to the SPI path (ecspi).
 func DecodeResponse(pkt []byte, insize int) (ResponseHeader, []byte, error) {
 	h, err := ParseResponseHeader(pkt)
 	if err != nil {

@@ -39,6 +39,7 @@ func TestFaultCauses(t *testing.T) {
 		cause  map[string]ec.Cause // per path; missing = both
 		all    ec.Cause
 		result ec.Result
+		kernel bool // chardev: the kernel model resolves IN_PROGRESS, 4 bytes, SUCCESS
 	}{
 		{name: "checksum", f: ecsim.Faults{Checksum: always}, all: ec.CauseChecksum},
 		{name: "no answer", f: ecsim.Faults{NoAnswer: always}, all: ec.CauseTimeout},
@@ -53,7 +54,7 @@ func TestFaultCauses(t *testing.T) {
 		{name: "not ready", f: ecsim.Faults{NotReady: always}, all: ec.CauseNotReady},
 		{name: "bad data_len", f: ecsim.Faults{BadLen: always}, all: ec.CauseBadResponse},
 		{name: "ec result", f: ecsim.Faults{ECResult: always, Result: ec.ResBusy}, result: ec.ResBusy},
-		{name: "in progress", f: ecsim.Faults{InProgress: always, InProgressPolls: 2}, result: ec.ResInProgress},
+		{name: "in progress", f: ecsim.Faults{InProgress: always, InProgressPolls: 2}, result: ec.ResInProgress, kernel: true},
 		{name: "reboot: silent", f: ecsim.Faults{Reboot: always, RebootSilence: time.Second}, all: ec.CauseTimeout},
 		{name: "hang then answer", f: ecsim.Faults{Hang: always, HangFor: 30 * time.Millisecond}},
 	}
@@ -77,6 +78,9 @@ func TestFaultCauses(t *testing.T) {
 				}
 				if err == nil {
 					wantRes, wantN := tc.result, 0
+					if tc.kernel && path == "chardev" {
+						wantRes = ec.ResSuccess // cros_ec_wait_until_complete's answer
+					}
 					if wantRes == ec.ResSuccess {
 						wantN = 4
 					}
@@ -101,15 +105,13 @@ func instantNoCS() ecsim.Config {
 	return c
 }
 
+// Over SPI the EC's IN_PROGRESS reaches the host, which polls and asks RESEND_RESPONSE.
 func TestInProgressThenCommsStatusAndResend(t *testing.T) {
-	for _, path := range []string{"spi", "chardev"} {
+	for _, path := range []string{"spi"} {
 		e := ecsim.New(instantNoCS())
-		var tr ec.Transport = ecsim.NewTransport(e)
-		if path == "spi" {
-			var err error
-			if tr, err = ecspi.New(e, ecspi.Config{}); err != nil {
-				t.Fatal(err)
-			}
+		tr, err := ecspi.New(e, ecspi.Config{})
+		if err != nil {
+			t.Fatal(err)
 		}
 		// TEST_PROTOCOL with no data: its saved result is what RESEND_RESPONSE returns.
 		p := make([]byte, 40)
@@ -130,6 +132,35 @@ func TestInProgressThenCommsStatusAndResend(t *testing.T) {
 			if _, err := tr.Xfer(rs); err != nil || rs.Result != want {
 				t.Fatalf("%s: RESEND_RESPONSE %d: %v %v, want %v", path, i, err, rs.Result, want)
 			}
+		}
+	}
+}
+
+// The kernel model (NewTransport) resolves IN_PROGRESS as cros_ec_wait_until_complete
+// does: GET_COMMS_STATUS polls 10 ms apart, then the status command's 4 bytes with
+// SUCCESS and the caller's buffer untouched; EAGAIN after 50 polls still PROCESSING.
+func TestKernelModelInProgress(t *testing.T) {
+	for _, tc := range []struct {
+		polls   int
+		wantErr error
+	}{{2, nil}, {ecsim.KernelCommandRetries - 1, nil}, {ecsim.KernelCommandRetries, ecsim.ErrStillBusy}} {
+		e := ecsim.New(instantNoCS())
+		tr := ecsim.NewTransport(e)
+		e.SetFaults(ecsim.Faults{InProgress: always, InProgressPolls: tc.polls})
+		m := &ec.Msg{Command: 0x0002, In: make([]byte, 100)}
+		m.In[0] = 0x55
+		start := time.Now()
+		n, err := tr.Xfer(m)
+		took := time.Since(start)
+		if err != tc.wantErr {
+			t.Fatalf("%d polls: err %v, want %v", tc.polls, err, tc.wantErr)
+		}
+		polls := min(tc.polls+1, ecsim.KernelCommandRetries)
+		if took < time.Duration(polls)*ecsim.KernelPollDelay {
+			t.Errorf("%d polls: took %v, want >= %d x 10 ms", tc.polls, took, polls)
+		}
+		if err == nil && (n != 4 || m.Result != ec.ResSuccess || m.In[0] != 0x55) {
+			t.Errorf("%d polls: n %d result %v in[0] %#x, want the status answer: 4, SUCCESS, buffer untouched", tc.polls, n, m.Result, m.In[0])
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -45,11 +46,20 @@ type Banner struct {
 	RO, RW, Image string
 }
 
+// Node is an EC character device as the transport uses it once opened: the kernel's
+// read() (the version banner) and CROS_EC_DEV_IOCXCMD_V2 ioctl on buf (struct
+// cros_ec_command_v2: 20-byte header, then data, host byte order). ecsim.Node is one.
+type Node interface {
+	Read(p []byte) (int, error)
+	Ioctl(req uint, buf []byte) (int, error)
+	Close() error
+}
+
 // ops are the system calls the transport makes; tests replace them.
 type ops struct {
 	open  func(path string) (int, error)
 	read  func(fd int, p []byte) (int, error)
-	ioctl func(fd int, req uint, arg unsafe.Pointer) (int, error)
+	ioctl func(fd int, req uint, buf []byte) (int, error)
 	close func(fd int) error
 }
 
@@ -62,13 +72,25 @@ var sysOps = ops{
 	close: unix.Close,
 }
 
-// sysIoctl issues ioctl(fd, req, arg) and returns its non-negative result.
-func sysIoctl(fd int, req uint, arg unsafe.Pointer) (int, error) {
-	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg))
+// sysIoctl issues ioctl(fd, req, &buf[0]) and returns its non-negative result.
+func sysIoctl(fd int, req uint, buf []byte) (int, error) {
+	r, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(unsafe.Pointer(&buf[0])))
+	runtime.KeepAlive(buf)
 	if e != 0 {
 		return -1, e
 	}
 	return int(r), nil
+}
+
+// OpenNode is Open on an already opened node (e.g. ecsim.NewNode, the simulated
+// kernel), named path in errors and String.
+func OpenNode(path string, n Node) (*Transport, error) {
+	return open(path, ops{
+		open:  func(string) (int, error) { return 0, nil },
+		read:  func(_ int, p []byte) (int, error) { return n.Read(p) },
+		ioctl: func(_ int, req uint, buf []byte) (int, error) { return n.Ioctl(req, buf) },
+		close: func(int) error { return n.Close() },
+	})
 }
 
 // Transport sends host commands through a cros_ec character device. Like every
@@ -80,6 +102,7 @@ type Transport struct {
 	buf           []byte // header + data, allocated once; passed to the kernel by address
 	maxOut, maxIn int
 	banner        Banner
+	bannerErr     error
 	proto         ec.ProtocolInfo
 	protoOK       bool
 }
@@ -126,7 +149,7 @@ func open(path string, o ops) (*Transport, error) {
 func openError(path string, err error) error {
 	switch {
 	case errors.Is(err, unix.ENOENT):
-		return fmt.Errorf("chardev: no %s: is the cros_ec_dev module loaded? try --ec.transport=sim: %w", path, err)
+		return fmt.Errorf("chardev: no %s: is the cros_ec_dev module loaded (lsmod | grep cros_ec)?: %w", path, err)
 	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
 		return fmt.Errorf("chardev: open %s: permission denied: run as root or grant the group access via the udev rule in examples/: %w", path, err)
 	case errors.Is(err, unix.ENXIO), errors.Is(err, unix.ENODEV):
@@ -140,9 +163,13 @@ func (t *Transport) init() error {
 	var b [256]byte
 	n, err := t.ops.read(t.fd, b[:])
 	switch {
-	case err != nil && isTransportErrno(err):
-		// The kernel answers read() with the errno of its GET_VERSION transfer: a real
-		// EC node whose EC did not answer. Go on; the ioctl below tells a non-EC node.
+	case err != nil && isECErrno(err):
+		// The kernel answers read() with the errno of its GET_VERSION command
+		// (cros_ec_chardev.c ec_device_read → ec_get_version → cros_ec_cmd_xfer_status):
+		// a real EC node whose EC did not answer, or answered an error result. The
+		// banner is informational: keep the error (Banner) and go on; the ioctl
+		// below tells a non-EC node.
+		t.bannerErr = fmt.Errorf("chardev: read banner from %s: %w", t.path, err)
 	case err != nil:
 		return fmt.Errorf("chardev: read banner from %s: %w", t.path, err)
 	case n == 0:
@@ -198,14 +225,18 @@ func ParseBanner(b []byte) (Banner, error) {
 	return bn, nil
 }
 
-// isTransportErrno reports whether err is an errno the kernel's EC transfer returns.
-func isTransportErrno(err error) bool {
+// isECErrno reports whether err is an errno cros_ec_cmd_xfer_status returns: one of
+// the transport's, or one cros_ec_map_error (cros_ec_proto.c) makes of an EC result.
+func isECErrno(err error) bool {
 	var e unix.Errno
 	if !errors.As(err, &e) {
 		return false
 	}
 	switch e {
-	case unix.ETIMEDOUT, unix.EBADMSG, unix.EAGAIN, unix.EMSGSIZE, unix.ENOSPC, unix.EPROTO, unix.EIO, unix.EBUSY, unix.EINVAL:
+	case unix.ETIMEDOUT, unix.EBADMSG, unix.EAGAIN, unix.EMSGSIZE, unix.ENOSPC, unix.EPROTO, unix.EIO, unix.EBUSY, unix.EINVAL,
+		// cros_ec_map_error: INVALID_COMMAND, ACCESS_DENIED, INVALID_VERSION, UNAVAILABLE,
+		// INVALID_HEADER/REQUEST_TRUNCATED, RESPONSE_TOO_BIG, BUS_ERROR, OVERFLOW, IN_PROGRESS.
+		unix.EOPNOTSUPP, unix.EACCES, unix.ENOPROTOOPT, unix.ENODATA, unix.EBADR, unix.EFBIG, unix.EFAULT, unix.EOVERFLOW, unix.EINPROGRESS:
 		return true
 	}
 	return false
@@ -246,20 +277,39 @@ func (t *Transport) Xfer(m *ec.Msg) (int, error) {
 	ne.PutUint32(t.buf[12:], uint32(insize))
 	ne.PutUint32(t.buf[16:], 0xff) // as ectool: the kernel looks at result after a transport failure
 	copy(t.buf[HeaderSize:], m.Out)
-	n, err := t.ops.ioctl(t.fd, IocXcmdV2, unsafe.Pointer(&t.buf[0]))
-	runtime.KeepAlive(t.buf)
+	start := time.Now()
+	n, err := t.ops.ioctl(t.fd, IocXcmdV2, t.buf)
 	if err != nil {
-		return 0, t.ioctlError(m, err)
+		return 0, t.ioctlError(m, err, time.Since(start))
 	}
 	m.Result = ec.Result(ne.Uint32(t.buf[16:]))
 	if n < 0 || n > insize {
 		return 0, &ec.Error{Cause: ec.CauseBadResponse, Op: fmt.Sprintf("chardev: %s: %s: kernel returned %d bytes for insize %d",
 			t.path, ec.CommandName(m.Command), n, insize)}
 	}
+	if n == commsStatusSize && insize != commsStatusSize && m.Result == ec.ResSuccess && time.Since(start) >= kernelPollDelay {
+		return 0, &ec.Error{Cause: ec.CauseInProgress, Op: "chardev: " + t.path + ": " + ec.CommandName(m.Command), Err: ErrStatusAnswer}
+	}
 	return copy(m.In, t.buf[HeaderSize:HeaderSize+n]), nil
 }
 
-func (t *Transport) ioctlError(m *ec.Msg, err error) error {
+// The kernel's IN_PROGRESS polling (cros_ec_proto.c cros_ec_wait_until_complete):
+// EC_COMMAND_RETRIES polls of GET_COMMS_STATUS, usleep_range(10000, 11000) before each.
+const (
+	kernelPolls     = 50
+	kernelPollDelay = 10 * time.Millisecond
+	commsStatusSize = 4 // struct ec_response_get_comms_status
+)
+
+// ErrStatusAnswer is the kernel's answer to a command the EC first answered
+// EC_RES_IN_PROGRESS: after polling GET_COMMS_STATUS until the EC was done,
+// cros_ec_send_command returns the status command's 4 bytes with result SUCCESS and
+// none of the command's data. Xfer reports it (CauseInProgress) when a command whose
+// answer is not 4 bytes gets 4 bytes and SUCCESS from an ioctl that took at least
+// one poll delay (10 ms); a 4-byte command caught by it fails its own checks.
+var ErrStatusAnswer = errors.New("kernel returned GET_COMMS_STATUS's 4 bytes instead of the answer (the EC was busy: EC_RES_IN_PROGRESS)")
+
+func (t *Transport) ioctlError(m *ec.Msg, err error, took time.Duration) error {
 	var errno unix.Errno
 	cause := ec.CauseIO
 	if errors.As(err, &errno) {
@@ -269,6 +319,11 @@ func (t *Transport) ioctlError(m *ec.Msg, err error) error {
 	if errors.Is(err, unix.ENOTTY) {
 		op += " (ENOTTY: not a cros_ec node or no cros_ec_chardev driver)"
 	}
+	if errno == unix.EAGAIN && took >= kernelPolls*kernelPollDelay {
+		// The kernel polled GET_COMMS_STATUS 50 times, 10 ms apart, before this EAGAIN:
+		// ec.Device must not send the command again on top of that.
+		return &ec.Error{Cause: cause, Op: op + ": EAGAIN after the kernel's IN_PROGRESS polls", Err: fmt.Errorf("%w: %w", ec.ErrInProgressTimeout, err)}
+	}
 	return &ec.Error{Cause: cause, Op: op, Err: err}
 }
 
@@ -276,8 +331,10 @@ func (t *Transport) ioctlError(m *ec.Msg, err error) error {
 // the 8-byte header, or ectool's 244/252 defaults).
 func (t *Transport) Limits() (maxOut, maxIn int) { return t.maxOut, t.maxIn }
 
-// Banner returns what read() said about the EC when the node was opened.
-func (t *Transport) Banner() Banner { return t.banner }
+// Banner returns what read() said about the EC when the node was opened, or why the
+// kernel could not say (read() failed with an EC errno; Open went on, the caller may
+// log it once).
+func (t *Transport) Banner() (Banner, error) { return t.banner, t.bannerErr }
 
 // ProtocolInfo returns the EC's GET_PROTOCOL_INFO answer from Open, if it gave one.
 func (t *Transport) ProtocolInfo() (ec.ProtocolInfo, bool) { return t.proto, t.protoOK }

@@ -49,7 +49,8 @@ type fakeKernel struct {
 	protoResult uint32
 }
 
-func (k *fakeKernel) ioctl(fd int, req uint, arg unsafe.Pointer) (int, error) {
+func (k *fakeKernel) ioctl(fd int, req uint, buf []byte) (int, error) {
+	arg := unsafe.Pointer(&buf[0])
 	k.calls++
 	k.req = req
 	h := (*commandHeader)(arg)
@@ -109,8 +110,8 @@ func openFake(t *testing.T, k *fakeKernel) *Transport {
 func TestOpenBannerAndLimits(t *testing.T) {
 	k := &fakeKernel{}
 	tr := openFake(t, k)
-	if b := tr.Banner(); b != (Banner{"veyron_v1.1.4-ro", "veyron_v1.1.4-rw", "read-write"}) {
-		t.Errorf("banner %+v", b)
+	if b, err := tr.Banner(); b != (Banner{"veyron_v1.1.4-ro", "veyron_v1.1.4-rw", "read-write"}) || err != nil {
+		t.Errorf("banner %+v, %v", b, err)
 	}
 	if o, i := tr.Limits(); o != 0x218 || i != 0x218 {
 		t.Errorf("limits %d/%d, want 536/536 from GET_PROTOCOL_INFO", o, i)
@@ -152,7 +153,7 @@ func TestOpenErrors(t *testing.T) {
 		protoErr error
 		want     string // "" = opens
 	}{
-		{"missing node", unix.ENOENT, "", nil, nil, "no /dev/cros_ec: is the cros_ec_dev module loaded? try --ec.transport=sim"},
+		{"missing node", unix.ENOENT, "", nil, nil, "no /dev/cros_ec: is the cros_ec_dev module loaded"},
 		{"permission", unix.EACCES, "", nil, nil, "run as root or grant the group access via the udev rule in examples/"},
 		{"no driver", unix.ENXIO, "", nil, nil, "is the cros_ec_dev module loaded"},
 		{"other open error", unix.EMFILE, "", nil, nil, "chardev: open /dev/cros_ec: too many open files"},
@@ -160,6 +161,16 @@ func TestOpenErrors(t *testing.T) {
 		{"wrong banner", nil, "hello\n", nil, nil, `banner starts "hello", want "1.0.0"`},
 		{"banner read fails oddly", nil, "", unix.EISDIR, nil, "read banner"},
 		{"EC silent at read: go on", nil, "", unix.ETIMEDOUT, nil, ""},
+		// cros_ec_map_error's errnos for EC results: the banner is informational, go on.
+		{"INVALID_COMMAND at read: go on", nil, "", unix.EOPNOTSUPP, nil, ""},
+		{"ACCESS_DENIED at read: go on", nil, "", unix.EACCES, nil, ""},
+		{"INVALID_VERSION at read: go on", nil, "", unix.ENOPROTOOPT, nil, ""},
+		{"UNAVAILABLE at read: go on", nil, "", unix.ENODATA, nil, ""},
+		{"INVALID_HEADER at read: go on", nil, "", unix.EBADR, nil, ""},
+		{"RESPONSE_TOO_BIG at read: go on", nil, "", unix.EFBIG, nil, ""},
+		{"BUS_ERROR at read: go on", nil, "", unix.EFAULT, nil, ""},
+		{"OVERFLOW at read: go on", nil, "", unix.EOVERFLOW, nil, ""},
+		{"IN_PROGRESS at read: go on", nil, "", unix.EINPROGRESS, nil, ""},
 		{"EC silent at probe: go on", nil, goodBanner, nil, unix.ETIMEDOUT, ""},
 		{"kernel without driver", nil, goodBanner, nil, unix.ENOTTY, "cros_ec_chardev"},
 		{"unknown EC version banner", nil, "1.0.0\nUnknown EC version: EC returned 1\n", nil, nil, ""},
@@ -178,8 +189,15 @@ func TestOpenErrors(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				_, berr := tr.Banner()
+				if (berr != nil) != (tt.readErr != nil) || (tt.readErr != nil && !errors.Is(berr, tt.readErr)) {
+					t.Errorf("Banner() error %v, want the read errno %v", berr, tt.readErr)
+				}
 				_ = tr.Close()
 				return
+			}
+			if strings.Contains(err.Error(), "--") {
+				t.Errorf("library error names a CLI flag: %v", err)
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to say %q", err, tt.want)
@@ -336,7 +354,7 @@ func TestResolve(t *testing.T) {
 // banner, where the real ioctl answers ENOTTY.
 func TestOpenRealSyscalls(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "cros_ec")
-	if _, err := Open(missing); err == nil || !errors.Is(err, unix.ENOENT) || !strings.Contains(err.Error(), "--ec.transport=sim") {
+	if _, err := Open(missing); err == nil || !errors.Is(err, unix.ENOENT) || !strings.Contains(err.Error(), "cros_ec_dev module") || strings.Contains(err.Error(), "--") {
 		t.Errorf("missing: %v", err)
 	}
 	if _, err := Open("/dev/null"); err == nil || !strings.Contains(err.Error(), "no banner") {
