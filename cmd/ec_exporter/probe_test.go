@@ -146,7 +146,7 @@ func TestProbeChardevMissing(t *testing.T) {
 	if err == nil || exitCode(err) == 0 {
 		t.Fatalf("err = %v", err)
 	}
-	for _, want := range []string{node, "is the cros_ec_dev module loaded? try --ec.transport=sim"} {
+	for _, want := range []string{node, "is the cros_ec_dev module loaded?", "try --ec.transport=sim"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("message %q lacks %q", err, want)
 		}

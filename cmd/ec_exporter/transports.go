@@ -133,6 +133,9 @@ func chardevECs(c *ConnFlags) ([]ecTarget, error) {
 		}
 		out = append(out, ecTarget{label: filepath.Base(path), open: func() (ec.Transport, error) {
 			t, err := chardev.Open(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("--ec.device=%s: %w (no EC here? try --ec.transport=sim)", name, err)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("--ec.device=%s: %w", name, err)
 			}

@@ -149,7 +149,7 @@ func open(path string, o ops) (*Transport, error) {
 func openError(path string, err error) error {
 	switch {
 	case errors.Is(err, unix.ENOENT):
-		return fmt.Errorf("chardev: no %s: is the cros_ec_dev module loaded (lsmod | grep cros_ec)?: %w", path, err)
+		return fmt.Errorf("chardev: no %s: is the cros_ec_dev module loaded?: %w", path, err)
 	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
 		return fmt.Errorf("chardev: open %s: permission denied: run as root or grant the group access via the udev rule in examples/: %w", path, err)
 	case errors.Is(err, unix.ENXIO), errors.Is(err, unix.ENODEV):
