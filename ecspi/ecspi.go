@@ -78,20 +78,16 @@ type Transport struct {
 	lastUp time.Time // when CS was last released
 	held   bool      // CS asserted after the last call
 	closer func() error
-	info   ProtocolInfo
 	// sleep waits d; tests may replace it.
 	sleep func(d time.Duration)
 }
 
-// ProtocolInfo is the EC's answer to GET_PROTOCOL_INFO.
-type ProtocolInfo struct {
-	Versions          uint32
-	MaxRequestPacket  uint16
-	MaxResponsePacket uint16
-	Flags             uint32
-}
-
-const cmdGetProtocolInfo = 0x000B
+// The kernel's IN_PROGRESS polling (drivers/platform/chrome/cros_ec_proto.c,
+// cros_ec_wait_until_complete): EC_COMMAND_RETRIES polls, usleep_range(10000, 11000) before each.
+const (
+	kernelCommandRetries = 50
+	kernelPollDelay      = 10 * time.Millisecond
+)
 
 // New queries the EC's protocol limits over c (GET_PROTOCOL_INFO with small
 // buffers, like the kernel's probe) and returns a Transport whose buffers are
@@ -104,53 +100,80 @@ func New(c spi.Conn, cfg Config) (*Transport, error) {
 		sleep: time.Sleep,
 	}
 	// Probe buffers as in the kernel: dout 8, din 32+8+12.
-	t.maxOut, t.maxIn = 0, 12
-	t.tx, t.echo, t.din = make([]byte, ec.HeaderSize), make([]byte, ec.HeaderSize), make([]byte, PreambleCount+ec.HeaderSize+12)
-	var in [12]byte
-	m := ec.Msg{Command: cmdGetProtocolInfo, In: in[:]}
-	var n int
-	var err error
-	// The kernel resends once on ETIMEDOUT (slow-booting FPMCU); we try up to
-	// three times on any framing failure so one bad transfer does not fail the open.
-	// IN_PROGRESS (the EC still busy with an earlier command; the kernel polls
-	// GET_COMMS_STATUS, 10 ms apart) is retried the same way after 10 ms.
-	for try := 0; try < 3; try++ {
-		n, err = t.Xfer(&m)
-		if err == nil && m.Result == ec.ResInProgress {
-			t.sleep(10 * time.Millisecond)
-			continue
-		}
-		if c := ec.CauseOf(err); c == ec.CauseNone || c == ec.CauseIO {
-			break
-		}
-	}
+	t.maxOut, t.maxIn = 0, ec.ProtocolInfoSize
+	t.tx, t.echo, t.din = make([]byte, ec.HeaderSize), make([]byte, ec.HeaderSize), make([]byte, PreambleCount+ec.HeaderSize+ec.ProtocolInfoSize)
+	var in [ec.ProtocolInfoSize]byte
+	m := ec.Msg{Command: ec.CmdGetProtocolInfo, In: in[:]}
+	n, err := t.probe(&m)
 	if err != nil {
 		return nil, &ec.Error{Cause: ec.CauseOf(err), Op: "ecspi: GET_PROTOCOL_INFO over " + c.String() + " (is an EC on this chip select, powered, at a speed it supports?)", Err: err}
 	}
 	if m.Result != ec.ResSuccess {
 		return nil, &ec.Error{Cause: ec.CauseECResult, Op: "ecspi: GET_PROTOCOL_INFO", Err: m.Result}
 	}
-	if n < 12 {
-		return nil, &ec.Error{Cause: ec.CauseBadResponse, Op: fmt.Sprintf("ecspi: GET_PROTOCOL_INFO answered %d bytes, want 12", n)}
+	p, err := ec.DecodeProtocolInfo(in[:n])
+	if err != nil {
+		return nil, fmt.Errorf("ecspi: %w", err)
 	}
-	le := binary.LittleEndian
-	t.info = ProtocolInfo{le.Uint32(in[:]), le.Uint16(in[4:]), le.Uint16(in[6:]), le.Uint32(in[8:])}
-	if t.info.Versions&(1<<3) == 0 {
-		return nil, &ec.Error{Cause: ec.CauseBadResponse, Op: fmt.Sprintf("ecspi: EC does not support host-command protocol v3 (versions mask %#x); v2-only ECs are not supported", t.info.Versions)}
+	if p.Versions&(1<<3) == 0 {
+		return nil, &ec.Error{Cause: ec.CauseBadResponse, Op: fmt.Sprintf("ecspi: EC does not support host-command protocol v3 (versions mask %#x); v2-only ECs are not supported", p.Versions)}
 	}
-	if t.info.MaxRequestPacket < ec.HeaderSize || t.info.MaxResponsePacket < ec.HeaderSize {
-		return nil, &ec.Error{Cause: ec.CauseBadResponse, Op: "ecspi: EC advertises packet sizes smaller than the 8-byte header"}
-	}
-	t.maxOut = int(t.info.MaxRequestPacket) - ec.HeaderSize
-	t.maxIn = int(t.info.MaxResponsePacket) - ec.HeaderSize
-	t.tx = make([]byte, t.info.MaxRequestPacket)
-	t.echo = make([]byte, t.info.MaxRequestPacket)
-	t.din = make([]byte, int(t.info.MaxResponsePacket)+PreambleCount)
+	t.maxOut, t.maxIn = p.MaxRequest(), p.MaxResponse()
+	t.tx = make([]byte, p.MaxRequestPacket)
+	t.echo = make([]byte, p.MaxRequestPacket)
+	t.din = make([]byte, int(p.MaxResponsePacket)+PreambleCount)
 	return t, nil
 }
 
-// ProtocolInfo returns what the EC answered to GET_PROTOCOL_INFO in New.
-func (t *Transport) ProtocolInfo() ProtocolInfo { return t.info }
+// probe sends GET_PROTOCOL_INFO as the kernel's cros_ec_get_proto_info does, through
+// cros_ec_send_command: an EC_RES_IN_PROGRESS answer (the EC still busy with a command
+// from before we opened it) is followed by GET_COMMS_STATUS polls, 10 ms apart, up to 50,
+// until PROCESSING clears (cros_ec_wait_until_complete). There the kernel stops, with the
+// status poll's 4 bytes and none of the answer; we send GET_PROTOCOL_INFO again to get it.
+// A framing failure is tried again too, up to 3 attempts in all (the kernel retries once,
+// on ETIMEDOUT, for slow-booting FPMCUs; one bad transfer should not fail the open).
+func (t *Transport) probe(m *ec.Msg) (int, error) {
+	var n int
+	var err error
+	for try := 0; try < 3; try++ {
+		n, err = t.Xfer(m)
+		if err == nil && m.Result == ec.ResInProgress {
+			if err = t.waitUntilComplete(); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if c := ec.CauseOf(err); c == ec.CauseNone || c == ec.CauseIO {
+			break
+		}
+	}
+	return n, err
+}
+
+// waitUntilComplete polls GET_COMMS_STATUS like cros_ec_proto.c cros_ec_wait_until_complete:
+// sleep 10 ms, poll; EAGAIN (0xFB/0xFC/0xED) means poll again; any other failure, an error
+// result or an empty answer ends it; PROCESSING clear means done; after 50 polls, give up.
+func (t *Transport) waitUntilComplete() error {
+	var st [ec.CommsStatusSize]byte
+	sm := ec.Msg{Command: ec.CmdGetCommsStatus, In: st[:]}
+	for i := 0; i < kernelCommandRetries; i++ {
+		t.sleep(kernelPollDelay)
+		n, err := t.Xfer(&sm)
+		switch {
+		case ec.CauseOf(err) == ec.CauseNotReady:
+			continue
+		case err != nil:
+			return err
+		case sm.Result != ec.ResSuccess:
+			return &ec.Error{Cause: ec.CauseECResult, Op: "ecspi: GET_COMMS_STATUS after IN_PROGRESS", Err: sm.Result}
+		case n < ec.CommsStatusSize:
+			return &ec.Error{Cause: ec.CauseBadResponse, Op: fmt.Sprintf("ecspi: GET_COMMS_STATUS answered %d bytes, want 4", n)}
+		case binary.LittleEndian.Uint32(st[:])&ec.CommsStatusProcessing == 0:
+			return nil
+		}
+	}
+	return fmt.Errorf("ecspi: %d GET_COMMS_STATUS polls: %w", kernelCommandRetries, ec.ErrInProgressTimeout)
+}
 
 // Limits returns the largest request and response payloads.
 func (t *Transport) Limits() (maxOut, maxIn int) { return t.maxOut, t.maxIn }

@@ -322,16 +322,46 @@ func TestRecoveryAndPostDelay(t *testing.T) {
 	}
 }
 
-// TestNewRetriesInProgress: an EC still busy with an earlier command may answer
-// GET_PROTOCOL_INFO with IN_PROGRESS (the kernel then polls and goes on); New must not
-// fail the open on it.
-func TestNewRetriesInProgress(t *testing.T) {
-	s := newScript(cat(echo(8), []byte{0xEC}, respPkt(ec.ResInProgress)), protoInfo(0x220, 0x220))
+// TestNewPollsAfterInProgress: an EC still busy with an earlier command may answer
+// GET_PROTOCOL_INFO with IN_PROGRESS. Like the kernel's probe (cros_ec_get_proto_info →
+// cros_ec_send_command → cros_ec_wait_until_complete) New polls GET_COMMS_STATUS, 10 ms
+// apart, until PROCESSING clears, skipping polls answered 0xFC (EAGAIN); then it asks
+// GET_PROTOCOL_INFO again for the answer the kernel would not have.
+func TestNewPollsAfterInProgress(t *testing.T) {
+	status := func(flags byte) []byte { return cat(echo(8), []byte{0xEC}, respPkt(ec.ResSuccess, flags, 0, 0, 0)) }
+	s := newScript(cat(echo(8), []byte{0xEC}, respPkt(ec.ResInProgress)),
+		status(1), rep(0xFC, 8), status(1), status(0), protoInfo(0x220, 0x220))
+	start := time.Now()
 	tr, err := ecspi.New(s, ecspi.Config{Deadline: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("New after one IN_PROGRESS answer: %v", err)
 	}
+	if took := time.Since(start); took < 4*10*time.Millisecond {
+		t.Errorf("New took %v, want 4 polls 10 ms apart", took)
+	}
 	if out, in := tr.Limits(); out != 0x220-8 || in != 0x220-8 {
 		t.Fatalf("Limits = %d, %d", out, in)
+	}
+	var cmds []byte
+	for _, w := range s.mosi {
+		if len(w) >= 8 && w[0] == 3 {
+			cmds = append(cmds, w[2])
+		}
+	}
+	if want := []byte{0x0B, 0x09, 0x09, 0x09, 0x09, 0x0B}; !bytes.Equal(cmds, want) {
+		t.Errorf("commands % x, want % x (GET_PROTOCOL_INFO, 4 x GET_COMMS_STATUS, GET_PROTOCOL_INFO)", cmds, want)
+	}
+}
+
+// After 50 polls that all say PROCESSING, New gives up as the kernel does.
+func TestNewInProgressForever(t *testing.T) {
+	busy := cat(echo(8), []byte{0xEC}, respPkt(ec.ResSuccess, 1, 0, 0, 0))
+	txns := [][]byte{cat(echo(8), []byte{0xEC}, respPkt(ec.ResInProgress))}
+	for i := 0; i < 50; i++ {
+		txns = append(txns, busy)
+	}
+	_, err := ecspi.New(newScript(txns...), ecspi.Config{Deadline: 5 * time.Millisecond})
+	if !errors.Is(err, ec.ErrInProgressTimeout) {
+		t.Fatalf("err %v, want ec.ErrInProgressTimeout", err)
 	}
 }

@@ -18,7 +18,7 @@ import (
 // Transport to the EC behind it.
 func Open(dev string, hz int64, cfg Config) (*Transport, error) {
 	if hz <= 0 {
-		return nil, fmt.Errorf("ecspi: SPI clock %d Hz: give --spi.speed in Hz, e.g. 3000000", hz)
+		return nil, fmt.Errorf("%w, got %d (ChromeOS ECs run at 1-12 MHz, usually 3000000)", ErrSpeed, hz)
 	}
 	var bus, cs int
 	isNode := false
@@ -59,10 +59,13 @@ func Open(dev string, hz int64, cfg Config) (*Transport, error) {
 	return t, nil
 }
 
+// ErrSpeed is Open's error for a clock of 0 Hz or less.
+var ErrSpeed = errors.New("ecspi: the SPI clock must be a frequency in Hz above 0")
+
 func openError(dev string, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("ecspi: %s does not exist: load the spidev driver (modprobe spidev) and enable a device-tree overlay that binds spidev to the EC's chip select, or pick the right node with --spi.device (ls /dev/spidev*): %w", dev, err)
+		return fmt.Errorf("ecspi: %s does not exist: load the spidev driver (modprobe spidev) and enable a device-tree overlay that binds spidev to the EC's chip select, or pick the right node (ls /dev/spidev*): %w", dev, err)
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("ecspi: no permission to open %s: run as root or grant access (a udev rule giving the exporter's group rw on spidev): %w", dev, err)
 	}
