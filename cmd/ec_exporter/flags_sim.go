@@ -17,6 +17,7 @@ type SimFlags struct {
 	RxBudget   time.Duration `default:"8192us" help:"EC's budget per receive stage of a request (firmware SPI_CMD_RX_TIMEOUT_US)."`
 	CSBudget   time.Duration `default:"8ms" help:"With --sim.timing=kernel-commit: the EC drops a transfer when more than this passes from CS assertion to its end (0 = off)."`
 	Timing     string        `default:"kernel-commit" enum:"kernel-commit,firmware" help:"When the EC abandons a slow transfer: kernel-commit (8 ms from CS assertion, the realtime commit's account) or firmware (receive stages only, chip/stm32/spi.c) (${enum})."`
+	Interface  string        `default:"spi" enum:"spi,chardev" help:"How the host reaches the simulated EC: spi (ecspi's byte protocol) or chardev (/dev/cros_ec as the kernel shows it: IN_PROGRESS polled inside, errnos) (${enum})."`
 	Seed       int64         `default:"1" help:"Random seed for fault injection."`
 
 	FaultTimeout    float64       `name:"fault.timeout" default:"0" help:"Probability that a command gets no answer (the host's deadline expires)."`

@@ -185,6 +185,11 @@ func simECs(c *ConnFlags) ([]ecTarget, error) {
 		return nil, err
 	}
 	sim := c.Sim.Config()
+	if c.Sim.Interface == "chardev" {
+		return []ecTarget{{label: label, open: func() (ec.Transport, error) {
+			return chardev.OpenNode("ecsim", ecsim.NewNode(ecsim.New(sim)))
+		}}}, nil
+	}
 	return []ecTarget{{label: label, open: func() (ec.Transport, error) {
 		t, err := ecspi.New(ecsim.New(sim), cfg)
 		if err != nil {
