@@ -143,6 +143,9 @@ var rules = []struct {
 // errnoRules are messages that end in ": <negative errno>", classified by the errno.
 var errnoRules = []string{"Transfer error ", "failed to retrieve wake mask", "cannot get EC features"}
 
+// xferErrorPrefix starts the pre-2020 core message "Command xfer error (err:-110)".
+const xferErrorPrefix = "Command xfer error (err:"
+
 // kindOfErrno classifies a negative errno the cros-ec drivers return.
 func kindOfErrno(e int) Kind {
 	switch -e {
@@ -204,6 +207,17 @@ func classifyText(text []byte) (driver int, kind Kind, ok bool) {
 		if bytes.HasPrefix(msg, []byte(r.prefix)) {
 			return driver, r.kind, true
 		}
+	}
+	// cros_ec_proto.c cros_ec_cmd_xfer_status before its 2020 rework printed every failed
+	// in-kernel command as dev_err("Command xfer error (err:%d)\n", ret), errno in parentheses.
+	if bytes.HasPrefix(msg, []byte(xferErrorPrefix)) {
+		rest := msg[len(xferErrorPrefix):]
+		if i := bytes.IndexByte(rest, ')'); i >= 0 {
+			if e, err := strconv.Atoi(string(rest[:i])); err == nil && e < 0 {
+				return driver, kindOfErrno(e), true
+			}
+		}
+		return driver, KindOther, true
 	}
 	for _, p := range errnoRules {
 		if bytes.HasPrefix(msg, []byte(p)) {

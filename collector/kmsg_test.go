@@ -122,7 +122,7 @@ func TestKmsgRecorded(t *testing.T) {
 	}{
 		{"cros-ec-spi", "timeout", 1}, {"cros-ec-spi", "transfer", 2}, {"cros-ec-spi", "unreachable", 2},
 		{"cros-ec-spi", "ec_result", 1}, {"cros-ec-spi", "other", 2}, {"cros_ec_lpcs", "panic", 1},
-		{"cros-ec-i2c", "transfer", 0}, {"cros-ec-dev", "timeout", 1}, {"cros_ec", "other", 1},
+		{"cros-ec-i2c", "transfer", 0}, {"cros-ec-i2c", "timeout", 1}, {"cros-ec-dev", "timeout", 1}, {"cros_ec", "other", 1},
 	} {
 		if got := countOf(t, reg, "cros_ec_kernel_errors_total", map[string]string{"driver": c.driver, "kind": c.kind}); got != c.want {
 			t.Errorf("%s/%s = %v, want %v", c.driver, c.kind, got, c.want)
@@ -181,6 +181,13 @@ func TestClassify(t *testing.T) {
 		{"3,1,1,-;cros-ec-spi spi2.0: failed to retrieve wake mask: -5", "cros-ec-spi", "transfer", true},
 		{"3,1,1,-;cros-ec-spi spi2.0: failed to retrieve wake mask: nonsense", "cros-ec-spi", "other", true},
 		{"3,1,1,-;cros_ec_ishtp x: Timed out for response to host message", "cros_ec_ishtp", "timeout", true},
+		// Pre-2020 cros_ec_cmd_xfer_status: "Command xfer error (err:%d)".
+		{"3,1,1,-;cros-ec-spi spi2.0: Command xfer error (err:-110)", "cros-ec-spi", "timeout", true},
+		{"3,1,1,-;cros-ec-i2c 4-001e: Command xfer error (err:-74)", "cros-ec-i2c", "checksum", true},
+		{"3,1,1,-;cros-ec-spi spi2.0: Command xfer error (err:-11)", "cros-ec-spi", "transfer", true},
+		{"3,1,1,-;cros_ec_lpcs cros_ec_lpcs.0: Command xfer error (err:-71)", "cros_ec_lpcs", "protocol", true},
+		{"3,1,1,-;cros-ec-spi spi2.0: Command xfer error (err:x)", "cros-ec-spi", "other", true},
+		{"3,1,1,-;cros-ec-spi spi2.0: Command xfer error (err:-110", "cros-ec-spi", "other", true},
 		{"6,1,1,-;cros-ec-spi spi2.0: EC failed to respond in time", "", "", false},  // info level
 		{"12,1,1,-;cros-ec-spi spi2.0: EC failed to respond in time", "", "", false}, // userspace
 		{"3,1,1,-;cros-ec-spix spi2.0: EC failed to respond in time", "", "", false},
