@@ -1,25 +1,28 @@
-package ec
+package ec_test
 
 import (
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/ecsim"
 )
 
 func TestHello(t *testing.T) {
-	d, f, _ := testDevice()
+	d, f, _ := testDevice(t)
 	for i := 0; i < 3; i++ {
 		if err := d.Hello(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if f.perCommand[CmdHello] != 3 || d.LastRetries() != 0 {
-		t.Errorf("hello count %d, retries %d", f.perCommand[CmdHello], d.LastRetries())
+	if f.perCommand[ec.CmdHello] != 3 || d.LastRetries() != 0 {
+		t.Errorf("hello count %d, retries %d", f.perCommand[ec.CmdHello], d.LastRetries())
 	}
 	f.badHello = true
 	err := d.Hello()
-	if err == nil || CauseOf(err) != CauseBadResponse || !strings.Contains(err.Error(), "in_data + 0x01020304") {
+	if err == nil || ec.CauseOf(err) != ec.CauseBadResponse || !strings.Contains(err.Error(), "in_data + 0x01020304") {
 		t.Errorf("bad hello: %v", err)
 	}
 	if !strings.HasPrefix(err.Error(), "test: HELLO v0: ") {
@@ -28,7 +31,7 @@ func TestHello(t *testing.T) {
 }
 
 func TestHelloZeroAllocs(t *testing.T) {
-	d, _, _ := testDevice()
+	d, _, _ := testDevice(t)
 	allocs := testing.AllocsPerRun(1000, func() {
 		if err := d.Hello(); err != nil {
 			t.Fatal(err)
@@ -36,16 +39,6 @@ func TestHelloZeroAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("Hello allocates %v times per call, want 0", allocs)
-	}
-}
-
-func BenchmarkHello(b *testing.B) {
-	d, _, _ := testDevice()
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := d.Hello(); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
 
@@ -66,7 +59,7 @@ func TestRunNotReadyRetries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, f, slept := testDevice()
+			d, f, slept := testDevice(t)
 			p := d.RetryPolicy()
 			p.NotReadyRetries = tt.policy
 			d.SetRetryPolicy(p)
@@ -75,11 +68,11 @@ func TestRunNotReadyRetries(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v", err)
 			}
-			if tt.wantErr && CauseOf(err) != CauseNotReady {
-				t.Errorf("cause %v", CauseOf(err))
+			if tt.wantErr && ec.CauseOf(err) != ec.CauseNotReady {
+				t.Errorf("cause %v", ec.CauseOf(err))
 			}
-			if d.LastRetries() != tt.wantRetries || d.helloMsg.Retries != tt.wantRetries || f.xfers != tt.wantXfers {
-				t.Errorf("retries %d (msg %d), xfers %d; want %d, %d", d.LastRetries(), d.helloMsg.Retries, f.xfers, tt.wantRetries, tt.wantXfers)
+			if d.LastRetries() != tt.wantRetries || f.xfers != tt.wantXfers {
+				t.Errorf("retries %d, xfers %d; want %d, %d", d.LastRetries(), f.xfers, tt.wantRetries, tt.wantXfers)
 			}
 			if len(*slept) != tt.wantRetries {
 				t.Errorf("slept %d times", len(*slept))
@@ -95,61 +88,61 @@ func TestRunNotReadyRetries(t *testing.T) {
 
 func TestRunInProgress(t *testing.T) {
 	t.Run("polls until done then fetches the data", func(t *testing.T) {
-		d, f, slept := testDevice()
+		d, f, slept := testDevice(t)
 		f.inProgress, f.processingPolls = 1, 3
 		if err := d.Hello(); err != nil {
 			t.Fatal(err)
 		}
 		// 4 polls (3 PROCESSING + 1 done) and one re-send.
-		if f.perCommand[CmdGetCommsStatus] != 4 || f.perCommand[CmdHello] != 2 || d.LastRetries() != 5 {
-			t.Errorf("status polls %d, hellos %d, retries %d", f.perCommand[CmdGetCommsStatus], f.perCommand[CmdHello], d.LastRetries())
+		if f.perCommand[ec.CmdGetCommsStatus] != 4 || f.perCommand[ec.CmdHello] != 2 || d.LastRetries() != 5 {
+			t.Errorf("status polls %d, hellos %d, retries %d", f.perCommand[ec.CmdGetCommsStatus], f.perCommand[ec.CmdHello], d.LastRetries())
 		}
 		if len(*slept) != 4 || (*slept)[0] != 10*time.Millisecond {
 			t.Errorf("sleeps %v", *slept)
 		}
 	})
 	t.Run("bounded by the kernel's 50 polls", func(t *testing.T) {
-		d, f, slept := testDevice()
+		d, f, slept := testDevice(t)
 		f.inProgress, f.processingPolls = 1, 1000
 		err := d.Hello()
-		if !errors.Is(err, ErrInProgressTimeout) || CauseOf(err) != CauseNotReady {
+		if !errors.Is(err, ec.ErrInProgressTimeout) || ec.CauseOf(err) != ec.CauseNotReady {
 			t.Fatalf("err = %v", err)
 		}
-		if f.perCommand[CmdGetCommsStatus] != 50 || d.LastRetries() != 50 || len(*slept) != 50 {
-			t.Errorf("polls %d, retries %d, sleeps %d", f.perCommand[CmdGetCommsStatus], d.LastRetries(), len(*slept))
+		if f.perCommand[ec.CmdGetCommsStatus] != 50 || d.LastRetries() != 50 || len(*slept) != 50 {
+			t.Errorf("polls %d, retries %d, sleeps %d", f.perCommand[ec.CmdGetCommsStatus], d.LastRetries(), len(*slept))
 		}
 	})
 	t.Run("configurable bound", func(t *testing.T) {
-		d, f, _ := testDevice()
-		d.SetRetryPolicy(RetryPolicy{InProgressPolls: 5, InProgressDelay: time.Microsecond})
+		d, f, _ := testDevice(t)
+		d.SetRetryPolicy(ec.RetryPolicy{InProgressPolls: 5, InProgressDelay: time.Microsecond})
 		f.inProgress, f.processingPolls = 1, 1000
-		if err := d.Hello(); !errors.Is(err, ErrInProgressTimeout) || f.perCommand[CmdGetCommsStatus] != 5 {
-			t.Fatalf("err %v polls %d", err, f.perCommand[CmdGetCommsStatus])
+		if err := d.Hello(); !errors.Is(err, ec.ErrInProgressTimeout) || f.perCommand[ec.CmdGetCommsStatus] != 5 {
+			t.Fatalf("err %v polls %d", err, f.perCommand[ec.CmdGetCommsStatus])
 		}
 	})
 	t.Run("repeated IN_PROGRESS shares one poll budget", func(t *testing.T) {
-		d, f, _ := testDevice()
+		d, f, _ := testDevice(t)
 		f.inProgress, f.processingPolls = 1000, 0
 		err := d.Hello()
-		if !errors.Is(err, ErrInProgressTimeout) {
+		if !errors.Is(err, ec.ErrInProgressTimeout) {
 			t.Fatalf("err = %v", err)
 		}
-		if f.perCommand[CmdGetCommsStatus] != 50 || f.perCommand[CmdHello] != 51 {
-			t.Errorf("polls %d hellos %d", f.perCommand[CmdGetCommsStatus], f.perCommand[CmdHello])
+		if f.perCommand[ec.CmdGetCommsStatus] != 50 || f.perCommand[ec.CmdHello] != 51 {
+			t.Errorf("polls %d hellos %d", f.perCommand[ec.CmdGetCommsStatus], f.perCommand[ec.CmdHello])
 		}
 	})
 	t.Run("status command error result ends the wait", func(t *testing.T) {
-		d, f, _ := testDevice()
-		f.inProgress, f.processingPolls, f.statusResult = 1, 3, ResBusy
+		d, f, _ := testDevice(t)
+		f.inProgress, f.processingPolls, f.statusResult = 1, 3, ec.ResBusy
 		err := d.Hello()
-		if !errors.Is(err, ResBusy) || CauseOf(err) != CauseECResult || f.perCommand[CmdGetCommsStatus] != 1 {
-			t.Fatalf("err %v polls %d", err, f.perCommand[CmdGetCommsStatus])
+		if !errors.Is(err, ec.ResBusy) || ec.CauseOf(err) != ec.CauseECResult || f.perCommand[ec.CmdGetCommsStatus] != 1 {
+			t.Fatalf("err %v polls %d", err, f.perCommand[ec.CmdGetCommsStatus])
 		}
 	})
 	t.Run("not-ready status polls count and continue", func(t *testing.T) {
-		d, f, _ := testDevice()
+		d, f, _ := testDevice(t)
 		f.inProgress, f.processingPolls = 1, 1
-		d.t = &notReadyStatus{fakeEC: f, n: 2}
+		f.statusNotReady = 2
 		if err := d.Hello(); err != nil {
 			t.Fatal(err)
 		}
@@ -160,61 +153,47 @@ func TestRunInProgress(t *testing.T) {
 	})
 }
 
-// notReadyStatus fails the first n GET_COMMS_STATUS transfers with a not-ready error.
-type notReadyStatus struct {
-	*fakeEC
-	n int
-}
-
-func (t *notReadyStatus) Xfer(m *Msg) (int, error) {
-	if m.Command == CmdGetCommsStatus && t.n > 0 {
-		t.n--
-		return 0, errFakeNotReady
-	}
-	return t.fakeEC.Xfer(m)
-}
-
 func TestRunErrors(t *testing.T) {
-	d, f, _ := testDevice()
-	f.corrupt = true
+	d, f, _ := testDevice(t)
+	always := ecsim.Fault{Every: 1}
+	f.sim.SetFaults(ecsim.Faults{Checksum: always})
 	err := d.Hello()
-	if !errors.Is(err, ErrChecksum) || CauseOf(err) != CauseChecksum || d.LastRetries() != 0 {
+	if !errors.Is(err, ec.ErrChecksum) || ec.CauseOf(err) != ec.CauseChecksum || d.LastRetries() != 0 {
 		t.Errorf("checksum: %v (retries %d)", err, d.LastRetries())
 	}
-	f.corrupt = false
-	f.forceResult = ResAccessDenied
-	if err := d.Hello(); !errors.Is(err, ResAccessDenied) || CauseOf(err) != CauseECResult || IsUnsupported(err) {
+	f.sim.SetFaults(ecsim.Faults{ECResult: always, Result: ec.ResAccessDenied})
+	if err := d.Hello(); !errors.Is(err, ec.ResAccessDenied) || ec.CauseOf(err) != ec.CauseECResult || ec.IsUnsupported(err) {
 		t.Errorf("ec result: %v", err)
 	}
-	f.forceResult = 0
-	// Response longer than asked: DecodeResponse's data_len check.
-	f.longData = 8
-	if err := d.Hello(); !errors.Is(err, ErrResponseTooLong) {
+	// data_len longer than any buffer: a bad response, not retried.
+	f.sim.SetFaults(ecsim.Faults{BadLen: always})
+	if err := d.Hello(); ec.CauseOf(err) != ec.CauseBadResponse || d.LastRetries() != 0 {
 		t.Errorf("long: %v", err)
 	}
 }
 
 func TestTypedCommands(t *testing.T) {
-	d, f, _ := testDevice()
+	d, f, _ := testDevice(t)
 	v, err := d.Version()
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := VersionInfo{RO: f.ro, RW: f.rw, Image: ImageRW, CrosFWIDRO: f.fwidRO, CrosFWIDRW: f.fwidRW, CmdVersion: 1}
+	id := ecsim.DefaultIdentity()
+	want := ec.VersionInfo{RO: id.VersionRO, RW: id.VersionRW, Image: ec.ImageRW, CrosFWIDRO: id.CrosFWIDRO, CrosFWIDRW: id.CrosFWIDRW, CmdVersion: 1}
 	if v != want {
 		t.Errorf("Version = %+v, want %+v", v, want)
 	}
 	if _, err := d.Version(); err != nil {
 		t.Fatal(err)
 	}
-	if f.perCommand[CmdGetCmdVersions] != 1 {
-		t.Errorf("GET_CMD_VERSIONS sent %d times, want 1 (cached)", f.perCommand[CmdGetCmdVersions])
+	if f.perCommand[ec.CmdGetCmdVersions] != 1 {
+		t.Errorf("GET_CMD_VERSIONS sent %d times, want 1 (cached)", f.perCommand[ec.CmdGetCmdVersions])
 	}
-	if b, err := d.BuildInfo(); err != nil || b != f.build {
+	if b, err := d.BuildInfo(); err != nil || b != id.BuildInfo {
 		t.Errorf("BuildInfo = %q, %v", b, err)
 	}
-	if c, err := d.ChipInfo(); err != nil || c != (ChipInfo{"fakevendor", "fakechip", "rev1"}) {
-		t.Errorf("ChipInfo = %+v, %v", c, err)
+	if c, err := d.ChipInfo(); err != nil || c != (ec.ChipInfo{id.ChipVendor, id.ChipName, id.ChipRevision}) {
+		t.Errorf("ec.ChipInfo = %+v, %v", c, err)
 	}
 	if p, err := d.ProtocolInfo(); err != nil || p.MaxRequestPacket != 0x220 || p.ProtocolVersion() != 3 {
 		t.Errorf("ProtocolInfo = %+v, %v", p, err)
@@ -222,57 +201,57 @@ func TestTypedCommands(t *testing.T) {
 	if s, err := d.CommsStatus(); err != nil || s != 0 {
 		t.Errorf("CommsStatus = %x, %v", s, err)
 	}
-	if fs, err := d.Features(); err != nil || !fs.Has(FeatureFlash) || !fs.Has(FeatureUSBPD) || !fs.Has(FeatureISH) {
+	if fs, err := d.Features(); err != nil || !fs.Has(ec.FeatureFlash) || !fs.Has(ec.FeatureUSBPD) || !fs.Has(ec.FeatureISH) {
 		t.Errorf("Features = %v, %v", fs, err)
 	}
 	u, err := d.UptimeInfo()
-	if err != nil || u.SinceBoot != 123456*time.Millisecond || u.APResets != 2 ||
-		u.ResetFlags != ResetFlagPowerOn|ResetFlagSysjump || u.RecentResets[0] != (APReset{9, 1500 * time.Millisecond}) {
+	if err != nil || u.SinceBoot > time.Minute || u.APResets != 1 ||
+		u.ResetFlags != ec.ResetFlagPowerOn || u.RecentResets[0] != (ec.APReset{5, 850 * time.Millisecond}) {
 		t.Errorf("UptimeInfo = %+v, %v", u, err)
 	}
 	// GET_CMD_VERSIONS v0 (u8) and v1 (u16).
-	if m, err := d.CmdVersions(CmdGetVersion); err != nil || m != 3 {
+	if m, err := d.CmdVersions(ec.CmdGetVersion); err != nil || m != 3 {
 		t.Errorf("CmdVersions(GET_VERSION) = %x, %v", m, err)
 	}
-	if m, err := d.CmdVersions(CmdGetUptimeInfo); err != nil || m != 1 {
+	if m, err := d.CmdVersions(ec.CmdGetUptimeInfo); err != nil || m != 1 {
 		t.Errorf("CmdVersions(GET_UPTIME_INFO) via v1 = %x, %v", m, err)
 	}
-	if _, err := d.CmdVersions(0x77); !errors.Is(err, ResInvalidParam) {
+	if _, err := d.CmdVersions(0x77); !errors.Is(err, ec.ResInvalidParam) {
 		t.Errorf("unknown command: %v", err)
 	}
 }
 
 func TestOldEC(t *testing.T) {
-	d, f, _ := testDevice()
-	f.versions[CmdGetVersion] = 1 // v0 only
-	delete(f.versions, CmdGetUptimeInfo)
-	delete(f.versions, CmdGetChipInfo)
+	d, f, _ := testDevice(t)
+	f.v0Only[ec.CmdGetVersion] = true
+	f.missing[ec.CmdGetUptimeInfo] = true
+	f.missing[ec.CmdGetChipInfo] = true
 	v, err := d.Version()
-	if err != nil || v.CmdVersion != 0 || v.CrosFWIDRO != "" || v.RO != f.ro {
+	if err != nil || v.CmdVersion != 0 || v.CrosFWIDRO != "" || v.RO != ecsim.DefaultIdentity().VersionRO {
 		t.Errorf("Version on v0-only EC = %+v, %v", v, err)
 	}
 	_, err = d.UptimeInfo()
-	if !IsUnsupported(err) || CauseOf(err) != CauseECResult {
+	if !ec.IsUnsupported(err) || ec.CauseOf(err) != ec.CauseECResult {
 		t.Errorf("UptimeInfo on old EC: %v", err)
 	}
 	if !strings.Contains(err.Error(), "GET_UPTIME_INFO") || !strings.Contains(err.Error(), "INVALID_COMMAND") {
 		t.Errorf("message lacks context: %v", err)
 	}
-	if _, err := d.ChipInfo(); !IsUnsupported(err) {
-		t.Errorf("ChipInfo: %v", err)
+	if _, err := d.ChipInfo(); !ec.IsUnsupported(err) {
+		t.Errorf("ec.ChipInfo: %v", err)
 	}
 	// An EC without GET_CMD_VERSIONS at all still gets GET_VERSION v0.
-	d2, f2, _ := testDevice()
-	delete(f2.versions, CmdGetCmdVersions)
+	d2, f2, _ := testDevice(t)
+	f2.missing[ec.CmdGetCmdVersions] = true
 	if v, err := d2.Version(); err != nil || v.CmdVersion != 0 {
 		t.Errorf("no GET_CMD_VERSIONS: %+v %v", v, err)
 	}
-	if _, err := d2.Version(); err != nil || f2.perCommand[CmdGetCmdVersions] != 1 {
-		t.Errorf("answer not cached: %v, %d", err, f2.perCommand[CmdGetCmdVersions])
+	if _, err := d2.Version(); err != nil || f2.perCommand[ec.CmdGetCmdVersions] != 1 {
+		t.Errorf("answer not cached: %v, %d", err, f2.perCommand[ec.CmdGetCmdVersions])
 	}
 	// A transport error on GET_CMD_VERSIONS is not cached.
-	d3, f3, _ := testDevice()
-	d3.SetRetryPolicy(RetryPolicy{})
+	d3, f3, _ := testDevice(t)
+	d3.SetRetryPolicy(ec.RetryPolicy{})
 	f3.notReady = 1
 	if v, err := d3.Version(); err != nil || v.CmdVersion != 0 {
 		t.Errorf("transport error: %+v %v", v, err)
@@ -283,25 +262,25 @@ func TestOldEC(t *testing.T) {
 }
 
 func TestRetryPolicyClamp(t *testing.T) {
-	d, _, _ := testDevice()
-	d.SetRetryPolicy(RetryPolicy{InProgressPolls: -1, NotReadyRetries: -5})
+	d, _, _ := testDevice(t)
+	d.SetRetryPolicy(ec.RetryPolicy{InProgressPolls: -1, NotReadyRetries: -5})
 	if p := d.RetryPolicy(); p.InProgressPolls != 0 || p.NotReadyRetries != 0 {
 		t.Errorf("%+v", p)
 	}
-	if p := DefaultRetryPolicy(); p.InProgressPolls != 50 || p.InProgressDelay != 10*time.Millisecond || p.NotReadyRetries != 3 {
+	if p := ec.DefaultRetryPolicy(); p.InProgressPolls != 50 || p.InProgressDelay != 10*time.Millisecond || p.NotReadyRetries != 3 {
 		t.Errorf("defaults %+v", p)
 	}
-	if d.Name() != "test" || d.Transport().String() != "fake" || d.Close() != nil {
+	if d.Name() != "test" || !strings.HasPrefix(d.Transport().String(), "scripted:spi:ecsim") || d.Close() != nil {
 		t.Error("accessors")
 	}
 }
 
 func TestVersionV(t *testing.T) {
-	d, f, _ := testDevice()
-	if v, err := d.VersionV(0); err != nil || v.CmdVersion != 0 || v.CrosFWIDRO != "" || f.perCommand[CmdGetCmdVersions] != 0 {
+	d, f, _ := testDevice(t)
+	if v, err := d.VersionV(0); err != nil || v.CmdVersion != 0 || v.CrosFWIDRO != "" || f.perCommand[ec.CmdGetCmdVersions] != 0 {
 		t.Errorf("v0: %+v %v", v, err)
 	}
-	if _, err := d.VersionV(2); !errors.Is(err, ResInvalidVersion) {
+	if _, err := d.VersionV(2); !errors.Is(err, ec.ResInvalidVersion) {
 		t.Errorf("v2: %v", err)
 	}
 }

@@ -1,205 +1,105 @@
-package ec
+package ec_test
 
 import (
 	"encoding/binary"
+	"testing"
 	"time"
+
+	"github.com/ec-exporter/ec_exporter/ec"
+	"github.com/ec-exporter/ec_exporter/ecsim"
+	"github.com/ec-exporter/ec_exporter/ecspi"
 )
 
-// fakeEC is an in-package Transport that speaks real v3 packets: every request is
-// encoded with EncodeRequest and checked as the EC firmware does, every answer is
-// built with EncodeResponse and verified with DecodeResponse, as a SPI or chardev
-// transport would. It allocates nothing per transfer.
-type fakeEC struct {
-	req  [scratchSize]byte
-	resp [scratchSize]byte
-	data [scratchSize]byte
+// scriptedEC is the simulated EC (ecsim, through ecspi's real SPI byte path: v3 packets,
+// checksums, the firmware's answers) with the misbehaviour a Device test scripts on top:
+// the next N transfers not ready, the next N commands IN_PROGRESS, an old EC without some
+// commands, a wrong HELLO answer. It counts what reached it and allocates nothing.
+type scriptedEC struct {
+	sim *ecsim.EC
+	t   ec.Transport
 
-	maxIn int
+	notReady        int       // the next N transfers fail with a not-ready transport error
+	inProgress      int       // the next N non-status commands answer IN_PROGRESS (ecsim's fault)
+	processingPolls int       // ... after which GET_COMMS_STATUS says PROCESSING this many times
+	statusResult    ec.Result // non-zero: GET_COMMS_STATUS answers this result
+	statusNotReady  int       // the next N GET_COMMS_STATUS transfers fail not ready
+	badHello        bool      // HELLO's answer is off by one
+	missing         [0x200]bool
+	v0Only          [0x200]bool // GET_CMD_VERSIONS says v0 only; v1 answers INVALID_VERSION
 
-	versions map[uint16]uint32 // command -> version mask; absent = INVALID_COMMAND
-
-	// scripted behaviour
-	notReady        int    // the next N transfers fail with a not-ready transport error
-	inProgress      int    // the next N non-status commands answer IN_PROGRESS
-	processingPolls int    // GET_COMMS_STATUS says PROCESSING this many times after IN_PROGRESS
-	statusResult    Result // result of GET_COMMS_STATUS (default success)
-	badHello        bool   // answer HELLO with the wrong value
-	corrupt         bool   // flip the response checksum
-	forceResult     Result // non-zero: every command answers this
-	longData        int    // non-zero: answer this many bytes regardless of insize
-
-	ro, rw, fwidRO, fwidRW, build string
-	image                         Image
-	uptimeMS                      uint32
-
-	// counters
 	xfers      int
 	perCommand [0x200]int
-	pending    int
 }
 
-var errFakeNotReady = &Error{Cause: CauseNotReady, Op: "fake: EC not ready (0xFC)"}
-
-func newFakeEC() *fakeEC {
-	return &fakeEC{
-		maxIn: scratchSize - HeaderSize,
-		versions: map[uint16]uint32{
-			CmdHello: 1, CmdGetVersion: 3, CmdGetBuildInfo: 1, CmdGetChipInfo: 1,
-			CmdGetCmdVersions: 3, CmdGetCommsStatus: 1, CmdGetProtocolInfo: 1,
-			CmdGetFeatures: 1, CmdGetUptimeInfo: 1,
-		},
-		ro: "fake_v1.0.0-ro", rw: "fake_v1.0.1-rw", fwidRO: "fake_14000.0.0", fwidRW: "fake_14001.0.0",
-		build: "fake_v1.0.1-rw 2026-11-24 builder@ec", image: ImageRW, uptimeMS: 123456,
-	}
-}
-
-func (f *fakeEC) Limits() (int, int) { return scratchSize - HeaderSize, f.maxIn }
-func (f *fakeEC) Close() error       { return nil }
-func (f *fakeEC) String() string     { return "fake" }
-
-func (f *fakeEC) Xfer(m *Msg) (int, error) {
-	f.xfers++
-	n, err := EncodeRequest(f.req[:], m.Command, m.Version, m.Out)
+// newScriptedEC returns the simulated EC with no wire, processing or budget time
+// (robust on a loaded machine) and features that name USB PD and ISH.
+func newScriptedEC(t testing.TB) *scriptedEC {
+	t.Helper()
+	cfg := ecsim.DefaultConfig()
+	cfg.Clock, cfg.Processing, cfg.RearmGap, cfg.RxBudget, cfg.CSBudget = 0, 0, 0, 0, 0
+	cfg.Identity.Features = [2]uint32{1<<ec.FeatureFlash | 1<<ec.FeatureUSBPD, 1 << (ec.FeatureISH - 32)}
+	sim := ecsim.New(cfg)
+	tr, err := ecspi.New(sim, ecspi.Config{Recovery: -1})
 	if err != nil {
-		return 0, err
+		t.Fatal(err)
 	}
-	if f.notReady > 0 {
-		f.notReady--
-		return 0, errFakeNotReady
-	}
-	res, dlen := f.handle(f.req[:n])
-	rn, err := EncodeResponse(f.resp[:], res, f.data[:dlen])
-	if err != nil {
-		return 0, err
-	}
-	if f.corrupt {
-		f.resp[1] ^= 0x5a
-	}
-	h, payload, err := DecodeResponse(f.resp[:rn], len(m.In))
-	if err != nil {
-		return 0, err
-	}
-	m.Result = h.Result
-	return copy(m.In, payload), nil
+	return &scriptedEC{sim: sim, t: tr}
 }
 
-// handle is the EC side: it checks the request packet and runs the command.
-func (f *fakeEC) handle(pkt []byte) (Result, int) {
-	h := ParseRequestHeader(pkt)
-	if h.Version != RequestVersion || h.Reserved != 0 || int(h.DataLen) != len(pkt)-HeaderSize {
-		return ResInvalidHeader, 0
+var errScriptNotReady = ecspi.ErrNotReady
+
+func (s *scriptedEC) Limits() (int, int) { return s.t.Limits() }
+func (s *scriptedEC) Close() error       { return s.t.Close() }
+func (s *scriptedEC) String() string     { return "scripted:" + s.t.String() }
+
+func (s *scriptedEC) Xfer(m *ec.Msg) (int, error) {
+	s.xfers++
+	if s.notReady > 0 {
+		s.notReady--
+		return 0, errScriptNotReady
 	}
-	if Sum(pkt) != 0 {
-		return ResInvalidChecksum, 0
+	if m.Command == ec.CmdGetCommsStatus && s.statusNotReady > 0 {
+		s.statusNotReady--
+		return 0, errScriptNotReady
 	}
-	params := pkt[HeaderSize:]
-	if int(h.Command) < len(f.perCommand) {
-		f.perCommand[h.Command]++
+	if int(m.Command) < len(s.perCommand) {
+		s.perCommand[m.Command]++
 	}
-	if f.forceResult != 0 {
-		return f.forceResult, 0
+	switch {
+	case int(m.Command) < len(s.missing) && s.missing[m.Command]:
+		m.Result = ec.ResInvalidCommand
+		return 0, nil
+	case m.Command == ec.CmdGetCmdVersions && len(m.Out) > 0 && s.v0Only[m.Out[0]] && len(m.In) >= 4:
+		binary.LittleEndian.PutUint32(m.In, 1)
+		m.Result = ec.ResSuccess
+		return 4, nil
+	case m.Command == ec.CmdGetCmdVersions && len(m.Out) > 0 && s.missing[m.Out[0]]:
+		m.Result = ec.ResInvalidParam
+		return 0, nil
+	case int(m.Command) < len(s.v0Only) && s.v0Only[m.Command] && m.Version > 0:
+		m.Result = ec.ResInvalidVersion
+		return 0, nil
+	case m.Command == ec.CmdGetCommsStatus && s.statusResult != 0:
+		m.Result = s.statusResult
+		return 0, nil
 	}
-	mask, ok := f.versions[h.Command]
-	if !ok {
-		return ResInvalidCommand, 0
+	if m.Command != ec.CmdGetCommsStatus && s.inProgress > 0 {
+		s.inProgress--
+		s.sim.SetFaults(ecsim.Faults{InProgress: ecsim.Fault{Every: 1}, InProgressPolls: s.processingPolls})
+		defer s.sim.SetFaults(ecsim.Faults{})
 	}
-	if mask&(1<<h.CmdVer) == 0 {
-		return ResInvalidVersion, 0
+	n, err := s.t.Xfer(m)
+	if err == nil && s.badHello && m.Command == ec.CmdHello && n == 4 {
+		binary.LittleEndian.PutUint32(m.In, binary.LittleEndian.Uint32(m.In)+1)
 	}
-	if h.Command != CmdGetCommsStatus && f.inProgress > 0 {
-		f.inProgress--
-		f.pending = f.processingPolls
-		return ResInProgress, 0
-	}
-	clear(f.data[:])
-	if f.longData > 0 {
-		return ResSuccess, f.longData
-	}
-	d := f.data[:]
-	switch h.Command {
-	case CmdHello:
-		if len(params) != 4 {
-			return ResInvalidParam, 0
-		}
-		out := binary.LittleEndian.Uint32(params) + HelloAdd
-		if f.badHello {
-			out++
-		}
-		binary.LittleEndian.PutUint32(d, out)
-		return ResSuccess, 4
-	case CmdGetVersion:
-		copy(d[0:32], f.ro)
-		copy(d[32:64], f.rw)
-		binary.LittleEndian.PutUint32(d[96:], uint32(f.image))
-		if h.CmdVer == 0 {
-			return ResSuccess, VersionV0Size
-		}
-		copy(d[64:96], f.fwidRO)
-		copy(d[100:132], f.fwidRW)
-		return ResSuccess, VersionV1Size
-	case CmdGetBuildInfo:
-		return ResSuccess, copy(d, f.build) + 1
-	case CmdGetChipInfo:
-		copy(d[0:], "fakevendor")
-		copy(d[32:], "fakechip")
-		copy(d[64:], "rev1")
-		return ResSuccess, ChipInfoSize
-	case CmdGetCmdVersions:
-		var cmd uint16
-		if h.CmdVer == 0 {
-			if len(params) < 1 {
-				return ResInvalidParam, 0
-			}
-			cmd = uint16(params[0])
-		} else {
-			if len(params) < 2 {
-				return ResInvalidParam, 0
-			}
-			cmd = binary.LittleEndian.Uint16(params)
-		}
-		m, ok := f.versions[cmd]
-		if !ok {
-			return ResInvalidParam, 0
-		}
-		binary.LittleEndian.PutUint32(d, m)
-		return ResSuccess, 4
-	case CmdGetCommsStatus:
-		if f.statusResult != 0 {
-			return f.statusResult, 0
-		}
-		var flags uint32
-		if f.pending > 0 {
-			f.pending--
-			flags = CommsStatusProcessing
-		}
-		binary.LittleEndian.PutUint32(d, flags)
-		return ResSuccess, 4
-	case CmdGetProtocolInfo:
-		binary.LittleEndian.PutUint32(d[0:], 1<<3)
-		binary.LittleEndian.PutUint16(d[4:], 0x220)
-		binary.LittleEndian.PutUint16(d[6:], 0x220)
-		binary.LittleEndian.PutUint32(d[8:], 1)
-		return ResSuccess, ProtocolInfoSize
-	case CmdGetFeatures:
-		binary.LittleEndian.PutUint32(d[0:], 1<<1|1<<22)
-		binary.LittleEndian.PutUint32(d[4:], 1<<(40-32))
-		return ResSuccess, FeaturesSize
-	case CmdGetUptimeInfo:
-		binary.LittleEndian.PutUint32(d[0:], f.uptimeMS)
-		binary.LittleEndian.PutUint32(d[4:], 2)
-		binary.LittleEndian.PutUint32(d[8:], ResetFlagPowerOn|ResetFlagSysjump)
-		binary.LittleEndian.PutUint16(d[12:], 9) // CHIPSET_RESET_INIT
-		binary.LittleEndian.PutUint32(d[16:], 1500)
-		return ResSuccess, UptimeInfoSize
-	}
-	return ResInvalidCommand, 0
+	return n, err
 }
 
-// testDevice returns a Device on a fresh fakeEC that records its sleeps instead of sleeping.
-func testDevice() (*Device, *fakeEC, *[]time.Duration) {
-	f := newFakeEC()
-	d := NewDevice("test", f)
+// testDevice returns a Device on a fresh scriptedEC that records its sleeps instead of sleeping.
+func testDevice(t testing.TB) (*ec.Device, *scriptedEC, *[]time.Duration) {
+	s := newScriptedEC(t)
+	d := ec.NewDevice("test", s)
 	var slept []time.Duration
-	d.sleep = func(t time.Duration) { slept = append(slept, t) }
-	return d, f, &slept
+	ec.SetSleep(d, func(t time.Duration) { slept = append(slept, t) })
+	return d, s, &slept
 }
