@@ -1,6 +1,7 @@
 package ecsim_test
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"github.com/ec-exporter/ec_exporter/ec"
@@ -47,6 +48,36 @@ func FuzzMOSI(f *testing.F) {
 			h := ec.ParseRequestHeader(mosi)
 			m := &ec.Msg{Command: h.Command, Version: h.CmdVer, Out: mosi[ec.HeaderSize:], In: make([]byte, int(h.DataLen)%600)}
 			_, _ = tr.Xfer(m)
+		}
+	})
+}
+
+// FuzzNodeIoctl hands arbitrary struct cros_ec_command_v2 buffers to the simulated
+// /dev/cros_ec: like the kernel it must answer with a data length or an errno, never
+// panic, and never report more data than the (clamped) insize it wrote back.
+func FuzzNodeIoctl(f *testing.F) {
+	hdr := func(ver, cmd, out, in uint32, data ...byte) []byte {
+		b := make([]byte, 20, 20+len(data))
+		for i, v := range []uint32{ver, cmd, out, in, 0xff} {
+			binary.NativeEndian.PutUint32(b[4*i:], v)
+		}
+		return append(b, data...)
+	}
+	f.Add(hdr(0, 0x0001, 4, 4, 1, 2, 3, 4), uint(0xC014EC00))
+	f.Add(hdr(1, 0x0002, 0, 132, make([]byte, 132)...), uint(0xC014EC00))
+	f.Add(hdr(0, 0x0008, 2, 4, 0x21, 0x01, 0, 0), uint(0xC014EC00))
+	f.Add(hdr(0, 0x0001, 70000, 4), uint(0xC014EC00))
+	f.Add(hdr(0, 0x0001, 4, 4, 1, 2, 3, 4), uint(0x3A00))
+	f.Fuzz(func(t *testing.T, buf []byte, req uint) {
+		cfg := instant()
+		n := ecsim.NewNode(ecsim.New(cfg))
+		got, err := n.Ioctl(req, buf)
+		if err != nil {
+			return
+		}
+		in := binary.NativeEndian.Uint32(buf[12:])
+		if got < 0 || uint32(got) > in {
+			t.Fatalf("ioctl returned %d bytes for insize %d", got, in)
 		}
 	})
 }
