@@ -2,6 +2,7 @@ package collector
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ec-exporter/ec_exporter/ec"
@@ -55,7 +56,7 @@ func NewEC(src ProbeSource, opts ECOptions) *EC {
 		commands: prometheus.NewDesc("cros_ec_commands_total",
 			"Host commands attempted, including those that failed or were skipped because the worker was busy.", dc, nil),
 		failures: prometheus.NewDesc("cros_ec_command_failures_total",
-			"Host commands that failed, by cause: timeout, checksum, bad_response, ec_result, not_ready, io, busy.",
+			"Host commands that failed, by cause: "+causeList()+".",
 			[]string{"device", "command", "cause"}, nil),
 		retries: prometheus.NewDesc("cros_ec_command_retries_total",
 			"Retries inside host commands (EC not ready, IN_PROGRESS status polls).", dc, nil),
@@ -173,4 +174,13 @@ func (c *EC) identity(ch chan<- prometheus.Metric, dev string, a *prober.Answers
 		vendor, name, rev = chip.Vendor, chip.Name, chip.Revision
 	}
 	ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, dev, ro, rw, image, proto, build, vendor, name, rev)
+}
+
+// causeList is the cause label values, for help texts.
+func causeList() string {
+	names := make([]string, len(ec.Causes))
+	for i, c := range ec.Causes {
+		names[i] = c.String()
+	}
+	return strings.Join(names, ", ")
 }

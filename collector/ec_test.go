@@ -17,10 +17,13 @@ import (
 )
 
 // goldenEC is the simulated EC with every 5th HELLO failing its checksum and a fixed uptime.
-func goldenEC() func() (*ec.Device, error) {
+// Every command takes 37 µs on clk; nothing else moves clk, so the background
+// watchdog's readings cannot change the golden durations.
+func goldenEC(clk *testkit.Clock) func() (*ec.Device, error) {
 	tr := ectest.New()
 	n := 0
 	tr.SetHook(func(m *ec.Msg) (int, bool, error) {
+		clk.Advance(37 * time.Microsecond)
 		switch m.Command {
 		case ec.CmdHello:
 			if n++; n%5 == 3 {
@@ -37,13 +40,13 @@ func goldenEC() func() (*ec.Device, error) {
 // newGoldenProber returns a prober with a deterministic history: one identity refresh,
 // 20 HELLOs (every 5th a checksum failure), and a second EC that never opens.
 func newGoldenProber(t testing.TB) *prober.Prober {
-	clk := &testkit.Clock{T: time.Unix(1_764_000_000, 0), Step: 37 * time.Microsecond}
+	clk := &testkit.Clock{T: time.Unix(1_764_000_000, 0)}
 	s := &testkit.Sched{}
 	p, err := prober.New(prober.Config{Interval: time.Second, Timeout: 100 * time.Millisecond, IdentityInterval: time.Hour, Now: clk.Now}, s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Add("sim", goldenEC())
+	p.Add("sim", goldenEC(clk))
 	p.Add("cros_fp", func() (*ec.Device, error) { return nil, os.ErrNotExist })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -16,11 +16,8 @@ pkgs=(./ec/... ./ecspi ./ecsim ./collector ./prober ./rt)
 # Skipped under emulation, each for a reason of qemu-user, not of the code:
 # TestOpenRealSyscalls expects the kernel's ENOTTY for an unknown ioctl on a regular
 # file, qemu-user answers ENOSYS; TestFallbackWithoutPermission re-executes the test
-# binary as a child, which needs binfmt_misc (not registered in CI containers);
-# TestECGolden counts reads of a step clock that a background goroutine also reads, so
-# its golden timestamps move by one step (37 µs) when emulation changes the interleaving
-# (about 1 run in 5 under qemu-arm; it holds on native amd64).
-skip='^(TestOpenRealSyscalls|TestFallbackWithoutPermission|TestECGolden)$'
+# binary as a child, which needs binfmt_misc (not registered in CI containers).
+skip='^(TestOpenRealSyscalls|TestFallbackWithoutPermission)$'
 
 need=()
 command -v qemu-arm-static     >/dev/null || need+=(qemu-user-static)

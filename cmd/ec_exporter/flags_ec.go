@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -16,6 +17,16 @@ type ConnFlags struct {
 	EC  ECFlags  `embed:"" prefix:"ec." group:"EC"`
 	SPI SPIFlags `embed:"" prefix:"spi." group:"spidev transport"`
 	Sim SimFlags `embed:"" prefix:"sim." group:"Simulated EC"`
+
+	// Log receives what opening a device has to say besides its error (nil: slog.Default()).
+	Log *slog.Logger `kong:"-"`
+}
+
+func (c *ConnFlags) logger() *slog.Logger {
+	if c.Log == nil {
+		return slog.Default()
+	}
+	return c.Log
 }
 
 // ECFlags select the transport and the ECs to talk to (prefix "ec.").

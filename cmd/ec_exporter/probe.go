@@ -24,6 +24,7 @@ type ProbeCmd struct {
 // Run probes every EC the flags name; it fails when an EC cannot be reached or a
 // command fails (a command the EC does not implement is reported, not a failure).
 func (c *ProbeCmd) Run(logger *slog.Logger) error {
+	c.Conn.Log = logger
 	return c.run(os.Stdout)
 }
 

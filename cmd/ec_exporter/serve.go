@@ -109,6 +109,7 @@ func (s *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
 	if err := s.validate(); err != nil {
 		return err
 	}
+	s.Conn.Log = logger
 	targets, err := s.Conn.targets()
 	if err != nil {
 		return err

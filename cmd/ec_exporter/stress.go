@@ -65,6 +65,7 @@ func (c *StressCmd) run(ctx context.Context, logger *slog.Logger, out, progress 
 	if err != nil {
 		return err
 	}
+	c.Conn.Log = logger
 	devs, err := c.Conn.openAll()
 	if err != nil {
 		return fmt.Errorf("stress: %w", err)

@@ -139,6 +139,11 @@ func chardevECs(c *ConnFlags) ([]ecTarget, error) {
 			if err != nil {
 				return nil, fmt.Errorf("--ec.device=%s: %w", name, err)
 			}
+			if _, err := t.Banner(); err != nil {
+				// The kernel could not read the EC's version for the banner; the
+				// banner is informational, the ioctl path may still work.
+				c.logger().Warn("EC version banner unreadable; going on", "device", name, "err", err)
+			}
 			return t, nil
 		}})
 	}
