@@ -131,9 +131,12 @@ func simRegistry(t testing.TB, extra ...string) (*prometheus.Registry, *ectest.T
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each command takes 53 µs on clk and nothing else moves it (the watchdog only reads
+	// it), so the golden durations do not depend on goroutine interleaving.
+	clk := &testkit.Clock{T: time.Unix(1_764_000_000, 0)}
 	counted := ectest.Wrap(dev.Transport())
+	counted.SetHook(func(*ec.Msg) (int, bool, error) { clk.Advance(53 * time.Microsecond); return 0, false, nil })
 	cd := ec.NewDevice(dev.Name(), counted)
-	clk := &testkit.Clock{T: time.Unix(1_764_000_000, 0), Step: 53 * time.Microsecond}
 	sched := &testkit.Sched{}
 	p, err := prober.New(prober.Config{Interval: time.Second, Timeout: 500 * time.Millisecond, IdentityInterval: time.Hour, Now: clk.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, sched)
