@@ -27,7 +27,7 @@ func (m *histogramMetric) Write(out *dto.Metric) error {
 	cum := h.Cumulative()
 	buckets := make([]*dto.Bucket, len(cum))
 	for i, c := range cum {
-		buckets[i] = &dto.Bucket{CumulativeCount: proto.Uint64(c), UpperBound: proto.Float64(hist.ClassicBounds[i])}
+		buckets[i] = &dto.Bucket{CumulativeCount: proto.Uint64(c), UpperBound: proto.Float64(h.Bounds()[i])}
 	}
 	dh := &dto.Histogram{
 		SampleCount:   proto.Uint64(h.Count()),

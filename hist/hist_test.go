@@ -2,6 +2,8 @@ package hist
 
 import (
 	"math"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -50,5 +52,114 @@ func TestHistogram(t *testing.T) {
 	want := 1e-6 + 1.5e-6 + 1e-3 + 2 + 3600
 	if math.Abs(h.Sum()-want) > 1e-9 {
 		t.Fatalf("sum %v want %v", h.Sum(), want)
+	}
+}
+
+func TestLayouts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		l    Layout
+	}{{"coarse", Coarse}, {"fine", Fine}, {"zero", Layout{}}} {
+		h := New(tc.l)
+		b := h.Bounds()
+		if len(b) == 0 || len(b) > maxBounds {
+			t.Fatalf("%s: %d bounds, want 1..%d", tc.name, len(b), maxBounds)
+		}
+		for i := 1; i < len(b); i++ {
+			if b[i] <= b[i-1] {
+				t.Fatalf("%s: bounds not increasing at %d: %v", tc.name, i, b)
+			}
+		}
+		if b[0] != 1e-6 || b[len(b)-1] != 1 {
+			t.Fatalf("%s: spans %v..%v, want 1 µs..1 s", tc.name, b[0], b[len(b)-1])
+		}
+	}
+	// Fine: every step in 10–100 µs at most 1.2×, and 10, 20, 50, 100 µs are bounds.
+	b := FineBounds
+	for i := 1; i < len(b); i++ {
+		if b[i-1] >= 10e-6 && b[i] <= 100e-6 && b[i]/b[i-1] > 1.2+1e-9 {
+			t.Errorf("fine step %v → %v is %.3f×, want ≤ 1.2×", b[i-1], b[i], b[i]/b[i-1])
+		}
+	}
+	for _, want := range []float64{10e-6, 20e-6, 50e-6, 100e-6} {
+		if !slices.Contains(b, want) {
+			t.Errorf("fine layout lacks the bound %v", want)
+		}
+	}
+}
+
+func TestFineBuckets(t *testing.T) {
+	h := New(Fine)
+	h.Observe(30 * time.Microsecond) // (28, 33]
+	h.Observe(36 * time.Microsecond) // (33, 39]: 1.2× apart, another bucket
+	cum := h.Cumulative()
+	i := slices.Index(FineBounds, 33e-6)
+	if cum[i-1] != 0 || cum[i] != 1 || cum[i+1] != 2 {
+		t.Fatalf("cumulative around 33 µs: %v", cum[i-1:i+2])
+	}
+}
+
+func TestRecorder(t *testing.T) {
+	r := NewRecorder(Fine)
+	var want Histogram = New(Fine)
+	for _, d := range []time.Duration{-1, 0, 3 * time.Microsecond, 45 * time.Microsecond, time.Second, time.Hour} {
+		r.Observe(d)
+		want.Observe(d)
+	}
+	if got := r.Snapshot(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("snapshot %+v\nwant %+v", got.Cumulative(), want.Cumulative())
+	}
+	if a := testing.AllocsPerRun(1000, func() { r.Observe(17 * time.Microsecond) }); a != 0 {
+		t.Fatalf("Observe allocates %v times per run", a)
+	}
+}
+
+// TestRecorderConsistent reads snapshots while the writer observes: each must be
+// consistent (count = classic total = native total), never torn.
+func TestRecorderConsistent(t *testing.T) {
+	r := NewRecorder(Fine)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200_000 {
+			r.Observe(time.Duration(i%5000) * time.Microsecond)
+		}
+	}()
+	reads := 0
+	for stop := false; !stop; reads++ {
+		select {
+		case <-done:
+			stop = true
+		default:
+		}
+		h := r.Snapshot()
+		var native uint64
+		h.NativeBuckets(func(_ int, c uint64) { native += c })
+		var classic uint64
+		for _, c := range h.classic {
+			classic += c
+		}
+		if classic != h.Count() || native+h.ZeroCount() != h.Count() {
+			t.Fatalf("torn snapshot after %d reads: count %d, classic %d, native %d+%d", reads, h.Count(), classic, native, h.ZeroCount())
+		}
+	}
+	if h := r.Snapshot(); h.Count() != 200_000 {
+		t.Fatalf("count %d, want 200000", h.Count())
+	}
+}
+
+// BenchmarkRecorderObserve is the writer's cost per wake-up.
+func BenchmarkRecorderObserve(b *testing.B) {
+	r := NewRecorder(Fine)
+	for i := range b.N {
+		r.Observe(time.Duration(i&63) * time.Microsecond)
+	}
+}
+
+// BenchmarkRecorderSnapshot is a scrape's cost to copy the histogram.
+func BenchmarkRecorderSnapshot(b *testing.B) {
+	r := NewRecorder(Fine)
+	for range b.N {
+		_ = r.Snapshot()
 	}
 }

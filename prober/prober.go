@@ -93,7 +93,7 @@ func New(cfg Config, s Scheduler) (*Prober, error) {
 
 // Add registers a device by its label name; call it before Start.
 func (p *Prober) Add(name string, open Opener) {
-	t := &target{p: p, name: name, open: open, cmds: make([]CommandStats, len(p.cfg.Commands))}
+	t := &target{p: p, name: name, open: open, cmds: make([]CommandStats, len(p.cfg.Commands)), delay: hist.New(hist.Fine)}
 	for i, c := range p.cfg.Commands {
 		t.cmds[i].Name = c.Name
 		if c.Class == Liveness {
