@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ec-exporter/ec_exporter/hist"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,8 +26,8 @@ type Worker struct {
 	closed   atomic.Bool
 	inflight atomic.Int64 // Submit calls between their closed check and their push
 	dropped  atomic.Uint64
-	skipped  atomic.Uint64               // wake-up probe deadlines that passed while the worker was busy
 	adds     atomic.Pointer[periodicJob] // Treiber stack of periodic jobs not yet seen by the worker
+	wakeups  *hist.Recorder              // wake-up probe overshoots: written by the worker, read by scrapes
 
 	// Owned by the worker thread.
 	ts        unix.Timespec
@@ -76,6 +77,7 @@ func Start(cfg Config) (*Worker, error) {
 		q:         newQueue(cfg.QueueSize),
 		done:      make(chan struct{}),
 		periodics: make([]*periodicJob, 0, 16),
+		wakeups:   hist.NewRecorder(hist.Fine),
 	}
 	ready := make(chan error, 1)
 	go w.run(ready)
@@ -133,9 +135,10 @@ func (w *Worker) Obtained() Obtained {
 // queued when Close stopped the worker.
 func (w *Worker) Dropped() uint64 { return w.dropped.Load() }
 
-// WakeupsSkipped counts wake-up probe deadlines that passed while the worker was running a job
-// (no sample is taken for them: the thread was not asleep, so there is no wake-up to measure).
-func (w *Worker) WakeupsSkipped() uint64 { return w.skipped.Load() }
+// Wakeups returns a copy of the wake-up probe's overshoot histogram (hist.Fine layout; empty
+// with Config.WakeupInterval 0). The worker thread records into it without locking or
+// allocating; a copy never makes the worker wait (hist.Recorder).
+func (w *Worker) Wakeups() hist.Histogram { return w.wakeups.Snapshot() }
 
 // Submit queues j to run once on the worker thread, stamped now (Stamps.Intended). It never
 // blocks: a full queue returns ErrQueueFull and counts the job in Dropped.
@@ -222,252 +225,4 @@ func (w *Worker) wake() {
 	if w.sleeping.Load() != 0 {
 		futexWakeOne(&w.seq)
 	}
-}
-
-// loop is the worker thread's life: run the due work, then sleep in the kernel until the next
-// deadline (wake-up probe or periodic job) or until Submit/Every/Close wakes it.
-func (w *Worker) loop() {
-	probe := int64(w.cfg.WakeupInterval)
-	var probeNext int64
-	if probe > 0 { // deadlines on multiples of the interval (cyclictest -A style), from the next one on
-		probeNext = (nanotime()/probe + 1) * probe
-	}
-	slept := noDeadline // the deadline the thread was asleep for, until the first pass after waking
-	for {
-		s := atomic.LoadUint32(&w.seq)
-		now := nanotime()
-		if probe > 0 && now >= probeNext {
-			if slept == probeNext {
-				if w.cfg.OnWakeup != nil {
-					w.cfg.OnWakeup(time.Duration(now - probeNext))
-				}
-			} else {
-				w.skipped.Add(1)
-			}
-			probeNext += probe
-			if probeNext <= now { // behind: skip forward like cyclictest
-				probeNext += (now - probeNext + probe) / probe * probe
-			}
-		}
-		slept = noDeadline
-		if w.closed.Load() {
-			return
-		}
-		if w.adds.Load() != nil {
-			w.takeAdds()
-		}
-		if w.runQueued() || w.runDue() {
-			continue
-		}
-		deadline := noDeadline
-		if probe > 0 {
-			deadline = probeNext
-		}
-		for _, p := range w.periodics {
-			if deadline == noDeadline || p.deadline < deadline {
-				deadline = p.deadline
-			}
-		}
-		w.sleeping.Store(1)
-		w.sleep(s, deadline)
-		w.sleeping.Store(0)
-		slept = deadline
-	}
-}
-
-func (w *Worker) sleep(s uint32, deadline int64) {
-	if !w.futexErr {
-		switch e := futexWait(&w.seq, s, deadline, &w.ts); e {
-		case 0, unix.ETIMEDOUT, unix.EAGAIN, unix.EINTR:
-			return
-		default:
-			w.futexErr = true
-			w.cfg.Logger.Error("rt: futex wait failed; worker falls back to polling every 1ms", "err", e)
-		}
-	}
-	// Fallback (futex unusable): poll with clock_nanosleep.
-	if lim := nanotime() + int64(time.Millisecond); deadline == noDeadline || deadline > lim {
-		deadline = lim
-	}
-	w.ts = unix.NsecToTimespec(deadline)
-	_ = unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &w.ts, nil)
-}
-
-func (w *Worker) takeAdds() {
-	head := w.adds.Swap(nil)
-	start := len(w.periodics)
-	for p := head; p != nil; p = p.next {
-		w.periodics = append(w.periodics, p)
-	}
-	slices.Reverse(w.periodics[start:]) // in the order Every was called
-	for _, p := range w.periodics[start:] {
-		p.next = nil
-	}
-}
-
-// runQueued runs the submitted jobs queued now (at most one queue's worth, so that periodic jobs
-// get their turn); it reports whether it ran any.
-func (w *Worker) runQueued() bool {
-	ran := false
-	for range len(w.q.slots) {
-		j, stamp, ok := w.q.pop()
-		if !ok {
-			break
-		}
-		ran = true
-		j.Run(Stamps{Intended: w.clk.time(stamp), Started: w.clk.time(nanotime())})
-		if w.closed.Load() {
-			break
-		}
-	}
-	return ran
-}
-
-// runDue runs each periodic job whose deadline has passed, earliest first; it reports whether it
-// ran any. A job late by more than its interval runs once, measured from its oldest missed
-// deadline, and the deadlines it skips are reported in Stamps.Missed.
-func (w *Worker) runDue() bool {
-	ran := false
-	for !w.closed.Load() {
-		now := nanotime()
-		var due *periodicJob
-		for _, p := range w.periodics {
-			if p.deadline <= now && (due == nil || p.deadline < due.deadline) {
-				due = p
-			}
-		}
-		if due == nil {
-			break
-		}
-		ran = true
-		intended := due.deadline
-		missed := (now - intended) / due.interval
-		due.deadline = intended + (missed+1)*due.interval
-		due.job.Run(Stamps{Intended: w.clk.time(intended), Started: w.clk.time(now), Missed: int(missed)})
-	}
-	return ran
-}
-
-// setup configures the calling (locked) thread and reads back what it got.
-func (w *Worker) setup() error {
-	cfg := w.cfg
-	tid := unix.Gettid()
-	setThreadName(cfg.Name)
-	// 1 ns timer slack (0 would mean "the default", 50µs); the kernel already uses 0 for RT tasks.
-	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
-	if err := unix.SchedGetaffinity(0, &w.inherited); err != nil {
-		return fmt.Errorf("rt: read CPU affinity: %w", err)
-	}
-	if len(cfg.CPUs) > 0 {
-		var set unix.CPUSet
-		set.Zero()
-		for _, c := range cfg.CPUs {
-			set.Set(c)
-		}
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
-			var allowed unix.CPUSet
-			_ = unix.SchedGetaffinity(0, &allowed)
-			return fmt.Errorf("rt: set CPU affinity %s: %w: use CPUs this process may run on (%s)",
-				FormatCPUList(cfg.CPUs), err, FormatCPUList(cpuList(&allowed)))
-		}
-	}
-	if err := w.setPolicy(); err != nil {
-		return err
-	}
-	if cfg.Mlock {
-		// MCL_ONFAULT locks pages as they are first touched instead of faulting in every
-		// mapping the Go runtime reserves (148 MiB RSS without it, 16 MiB with it in the
-		// exporter); the worker's stack is pre-faulted below and its buffers are warm after
-		// the first round trip. Kernels before 4.4 reject it: fall back to the plain form.
-		err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT)
-		if err == unix.EINVAL {
-			err = unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE)
-		}
-		if err != nil {
-			cfg.Logger.Warn("rt: mlockall failed; page faults may land on the real-time path",
-				"err", err, "fix", "raise RLIMIT_MEMLOCK (systemd LimitMEMLOCK=infinity) or grant CAP_IPC_LOCK")
-		}
-	}
-	prefaultStack(stackPrefaultFrames)
-	return w.readBack(tid)
-}
-
-// howToGrant is the advice logged when real-time scheduling is refused.
-const howToGrant = "grant CAP_SYS_NICE (setcap cap_sys_nice+ep <binary>, or systemd AmbientCapabilities=CAP_SYS_NICE), " +
-	"or an RT priority limit (systemd LimitRTPRIO=<prio>, limits.conf rtprio), and with cgroup v1 RT group " +
-	"scheduling give the cgroup RT runtime (cpu.rt_runtime_us)"
-
-func (w *Worker) setPolicy() error {
-	cfg := w.cfg
-	var refused []any
-	if cfg.Policy.RealTime() {
-		attr := unix.SchedAttr{Policy: uint32(cfg.Policy), Priority: uint32(cfg.Priority), Flags: unix.SCHED_FLAG_RESET_ON_FORK}
-		err := unix.SchedSetAttr(0, &attr, 0)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, unix.EPERM) {
-			return fmt.Errorf("rt: set %s priority %d: %w", cfg.Policy, cfg.Priority, err)
-		}
-		if cfg.Required {
-			return fmt.Errorf("rt: %s priority %d not permitted (%w) and real time is required: %s", cfg.Policy, cfg.Priority, err, howToGrant)
-		}
-		refused = append(refused, "requested", cfg.Policy.String(), "priority", cfg.Priority, "err", err.Error())
-	}
-	attr := unix.SchedAttr{Policy: unix.SCHED_NORMAL, Nice: int32(cfg.Nice), Flags: unix.SCHED_FLAG_RESET_ON_FORK}
-	err := unix.SchedSetAttr(0, &attr, 0)
-	if errors.Is(err, unix.EPERM) && cfg.Nice < 0 {
-		if cfg.Required {
-			return fmt.Errorf("rt: nice %d not permitted (%w) and the requested scheduling is required: %s", cfg.Nice, err, howToGrant)
-		}
-		refused = append(refused, "nice_refused", cfg.Nice)
-		if refused[0] != "requested" {
-			refused = append(refused, "err", err.Error())
-		}
-		attr.Nice = 0
-		err = unix.SchedSetAttr(0, &attr, 0)
-	}
-	if err != nil {
-		return fmt.Errorf("rt: set policy other nice %d: %w", attr.Nice, err)
-	}
-	if refused != nil {
-		w.refused = true
-		refused = append(refused, "obtained", "other", "nice", int(attr.Nice), "fix", howToGrant)
-		cfg.Logger.Warn("rt: real-time scheduling not permitted; worker thread falls back to SCHED_OTHER", refused...)
-	}
-	return nil
-}
-
-func (w *Worker) readBack(tid int) error {
-	attr, err := unix.SchedGetAttr(0, 0)
-	if err != nil {
-		return fmt.Errorf("rt: read back scheduling policy: %w", err)
-	}
-	var set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &set); err != nil {
-		return fmt.Errorf("rt: read back CPU affinity: %w", err)
-	}
-	p := Policy(attr.Policy)
-	w.obtained = Obtained{
-		Policy:       p,
-		Priority:     int(attr.Priority),
-		Nice:         int(attr.Nice),
-		CPUs:         cpuList(&set),
-		MemoryLocked: lockedMemory() > 0,
-		TID:          tid,
-		RealTime:     p.RealTime(),
-	}
-	w.cfg.Logger.Debug("rt: worker thread ready", "tid", tid, "policy", p.String(), "priority", attr.Priority,
-		"nice", attr.Nice, "cpus", FormatCPUList(w.obtained.CPUs), "memory_locked", w.obtained.MemoryLocked)
-	return nil
-}
-
-func cpuList(set *unix.CPUSet) []int {
-	var cpus []int
-	for c := range MaxCPU {
-		if set.IsSet(c) {
-			cpus = append(cpus, c)
-		}
-	}
-	return cpus
 }

@@ -14,12 +14,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"unsafe"
 
+	"github.com/ec-exporter/ec_exporter/hist"
 	"golang.org/x/sys/unix"
 )
 
@@ -514,23 +516,78 @@ func TestEveryDelayFromIntendedDeadline(t *testing.T) {
 
 func TestWakeupProbe(t *testing.T) {
 	requireRT(t)
-	got := make(chan time.Duration, 1000)
+	got := make(chan time.Duration, 100_000)
+	var full atomic.Bool
 	w := start(t, Config{Policy: FIFO, WakeupInterval: time.Millisecond, OnWakeup: func(d time.Duration) {
 		select {
 		case got <- d:
 		default:
+			full.Store(true)
 		}
 	}})
-	_ = w
+	want := hist.New(hist.Fine)
 	for range 50 {
 		select {
 		case d := <-got:
 			if d < 0 || d > 5*time.Second {
 				t.Fatalf("overshoot %v out of range", d)
 			}
+			want.Observe(d)
 		case <-time.After(10 * time.Second):
 			t.Fatal("no wake-up sample within 10s")
 		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for len(got) > 0 {
+		want.Observe(<-got)
+	}
+	if full.Load() {
+		t.Fatal("test channel overflowed: samples lost")
+	}
+	// Wakeups holds exactly what OnWakeup saw, in the fine layout.
+	h := w.Wakeups()
+	if h.Count() != want.Count() || !slices.Equal(h.Cumulative(), want.Cumulative()) || h.Sum() != want.Sum() {
+		t.Fatalf("Wakeups: count %d sum %v %v\nwant count %d sum %v %v", h.Count(), h.Sum(), h.Cumulative(), want.Count(), want.Sum(), want.Cumulative())
+	}
+	if !slices.Equal(h.Bounds(), hist.FineBounds) {
+		t.Fatalf("Wakeups bounds %v, want hist.FineBounds", h.Bounds())
+	}
+}
+
+// TestWakeupsReadWhileRecording copies the histogram from two goroutines as fast as they can
+// while the worker records: the copies only grow, and the worker keeps recording at its pace.
+func TestWakeupsReadWhileRecording(t *testing.T) {
+	w := start(t, Config{WakeupInterval: 500 * time.Microsecond})
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var last uint64
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				h := w.Wakeups()
+				if h.Count() < last {
+					t.Errorf("count went back from %d to %d", last, h.Count())
+					return
+				}
+				last = h.Count()
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	// 600 deadlines in 300 ms; even a loaded CI machine wakes the thread for a good part of them.
+	if h := w.Wakeups(); h.Count() < 100 {
+		t.Fatalf("%d wake-ups recorded in 300 ms at 500 µs while scraped, want ≥ 100", h.Count())
 	}
 }
 

@@ -1,0 +1,135 @@
+package rt
+
+import (
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// loop is the worker thread's life: run the due work, then sleep in the kernel until the next
+// deadline (wake-up probe or periodic job) or until Submit/Every/Close wakes it.
+func (w *Worker) loop() {
+	probe := int64(w.cfg.WakeupInterval)
+	var probeNext int64
+	if probe > 0 { // deadlines on multiples of the interval (cyclictest -A style), from the next one on
+		probeNext = (nanotime()/probe + 1) * probe
+	}
+	slept := noDeadline // the deadline the thread was asleep for, until the first pass after waking
+	for {
+		s := atomic.LoadUint32(&w.seq)
+		now := nanotime()
+		if probe > 0 && now >= probeNext {
+			// Only a deadline the thread slept for is a wake-up; one that passed while a job
+			// ran has none to measure (the job's own delay is what its Stamps report).
+			if slept == probeNext {
+				d := time.Duration(now - probeNext)
+				w.wakeups.Observe(d)
+				if w.cfg.OnWakeup != nil {
+					w.cfg.OnWakeup(d)
+				}
+			}
+			probeNext += probe
+			if probeNext <= now { // behind: skip forward like cyclictest
+				probeNext += (now - probeNext + probe) / probe * probe
+			}
+		}
+		slept = noDeadline
+		if w.closed.Load() {
+			return
+		}
+		if w.adds.Load() != nil {
+			w.takeAdds()
+		}
+		if w.runQueued() || w.runDue() {
+			continue
+		}
+		deadline := noDeadline
+		if probe > 0 {
+			deadline = probeNext
+		}
+		for _, p := range w.periodics {
+			if deadline == noDeadline || p.deadline < deadline {
+				deadline = p.deadline
+			}
+		}
+		w.sleeping.Store(1)
+		w.sleep(s, deadline)
+		w.sleeping.Store(0)
+		slept = deadline
+	}
+}
+
+func (w *Worker) sleep(s uint32, deadline int64) {
+	if !w.futexErr {
+		switch e := futexWait(&w.seq, s, deadline, &w.ts); e {
+		case 0, unix.ETIMEDOUT, unix.EAGAIN, unix.EINTR:
+			return
+		default:
+			w.futexErr = true
+			w.cfg.Logger.Error("rt: futex wait failed; worker falls back to polling every 1ms", "err", e)
+		}
+	}
+	// Fallback (futex unusable): poll with clock_nanosleep.
+	if lim := nanotime() + int64(time.Millisecond); deadline == noDeadline || deadline > lim {
+		deadline = lim
+	}
+	w.ts = unix.NsecToTimespec(deadline)
+	_ = unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &w.ts, nil)
+}
+
+func (w *Worker) takeAdds() {
+	head := w.adds.Swap(nil)
+	start := len(w.periodics)
+	for p := head; p != nil; p = p.next {
+		w.periodics = append(w.periodics, p)
+	}
+	slices.Reverse(w.periodics[start:]) // in the order Every was called
+	for _, p := range w.periodics[start:] {
+		p.next = nil
+	}
+}
+
+// runQueued runs the submitted jobs queued now (at most one queue's worth, so that periodic jobs
+// get their turn); it reports whether it ran any.
+func (w *Worker) runQueued() bool {
+	ran := false
+	for range len(w.q.slots) {
+		j, stamp, ok := w.q.pop()
+		if !ok {
+			break
+		}
+		ran = true
+		j.Run(Stamps{Intended: w.clk.time(stamp), Started: w.clk.time(nanotime())})
+		if w.closed.Load() {
+			break
+		}
+	}
+	return ran
+}
+
+// runDue runs each periodic job whose deadline has passed, earliest first; it reports whether it
+// ran any. A job late by more than its interval runs once, measured from its oldest missed
+// deadline, and the deadlines it skips are reported in Stamps.Missed.
+func (w *Worker) runDue() bool {
+	ran := false
+	for !w.closed.Load() {
+		now := nanotime()
+		var due *periodicJob
+		for _, p := range w.periodics {
+			if p.deadline <= now && (due == nil || p.deadline < due.deadline) {
+				due = p
+			}
+		}
+		if due == nil {
+			break
+		}
+		ran = true
+		intended := due.deadline
+		missed := (now - intended) / due.interval
+		due.deadline = intended + (missed+1)*due.interval
+		due.job.Run(Stamps{Intended: w.clk.time(intended), Started: w.clk.time(now), Missed: int(missed)})
+	}
+	return ran
+}
