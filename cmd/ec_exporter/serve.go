@@ -11,12 +11,10 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/ec-exporter/ec_exporter/collector"
-	"github.com/ec-exporter/ec_exporter/hist"
 	"github.com/ec-exporter/ec_exporter/prober"
 	"github.com/ec-exporter/ec_exporter/rt"
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,8 +122,6 @@ func (s *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	wakeups := &wakeupHist{}
-	rcfg.OnWakeup = wakeups.observe
 	if rcfg.Name == "" {
 		rcfg.Name = "ec-worker"
 	}
@@ -154,7 +150,7 @@ func (s *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
 	parts := []collector.Named{{Name: "ec", U: collector.NewEC(p, collector.ECOptions{
 		Worker:  func() collector.WorkerInfo { return workerInfo(w.Obtained()) },
 		Dropped: w.Dropped,
-		Wakeup:  wakeups.snapshot,
+		Wakeup:  w.Wakeups,
 	})}}
 	if s.Collector.Kmsg {
 		k := collector.NewKmsg(collector.KmsgOptions{Logger: logger})
@@ -205,24 +201,6 @@ const shutdownGrace = 400 * time.Millisecond
 
 // exitAbandoned is the exit status of a serve that had to abandon a stuck EC transfer.
 const exitAbandoned = 4
-
-// wakeupHist is the worker's wake-up latency histogram, written by the worker thread.
-type wakeupHist struct {
-	mu sync.Mutex
-	h  hist.Histogram
-}
-
-func (w *wakeupHist) observe(d time.Duration) {
-	w.mu.Lock()
-	w.h.Observe(d)
-	w.mu.Unlock()
-}
-
-func (w *wakeupHist) snapshot() hist.Histogram {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.h
-}
 
 // handler builds the HTTP routes. None of them reaches the EC: metrics are built from
 // the probe state only.
