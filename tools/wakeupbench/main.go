@@ -1,0 +1,102 @@
+// Command wakeupbench measures the exporter as shipped beside cyclictest: it scrapes the
+// running ec_exporter's wake-up histogram (native buckets, protobuf), runs cyclictest for the
+// same time, scrapes again (and every -scrape-every meanwhile, like a Prometheus would), and
+// prints both distributions side by side. scripts/bench-wakeup.sh starts the exporter and the
+// load around it.
+//
+//	wakeupbench -url http://127.0.0.1:10236/metrics -case cpu/confined -- cyclictest -m -p50 -i1000 -h20000 -q -D60s
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/ec-exporter/ec_exporter/tools/internal/latency"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "wakeupbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("wakeupbench", flag.ContinueOnError)
+	url := fs.String("url", "http://127.0.0.1:10236/metrics", "the exporter's /metrics")
+	metric := fs.String("metric", "cros_ec_worker_wakeup_latency_seconds", "native histogram to read")
+	every := fs.Duration("scrape-every", 5*time.Second, "scrape this often during the run, as a Prometheus would (0 = only before and after)")
+	name := fs.String("case", "", "label of this run in the report")
+	save := fs.String("save", "", "write cyclictest's output to this file too")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cmd := fs.Args()
+	if len(cmd) == 0 {
+		return fmt.Errorf("no cyclictest command after the flags: add -- cyclictest -m -p50 -i1000 -h20000 -q -D60s")
+	}
+	if !strings.Contains(strings.Join(cmd, " "), "-h") {
+		return fmt.Errorf("the cyclictest command lacks -h<N>: its histogram is what is compared")
+	}
+	before, err := scrape(*url, *metric)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	scrapes := make(chan error, 1)
+	go func() { scrapes <- scrapeEvery(ctx, *url, *metric, *every) }()
+	cyc, err := exec.Command(cmd[0], cmd[1:]...).Output()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("run %s: %w", strings.Join(cmd, " "), err)
+	}
+	if err := <-scrapes; err != nil {
+		return err
+	}
+	after, err := scrape(*url, *metric)
+	if err != nil {
+		return err
+	}
+	if *save != "" {
+		if err := os.WriteFile(*save, cyc, 0o644); err != nil {
+			return err
+		}
+	}
+	c, err := latency.ParseCyclictest(strings.NewReader(string(cyc)))
+	if err != nil {
+		return err
+	}
+	e, err := latency.NativeDelta(before, after)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *metric, err)
+	}
+	if e.Count() == 0 {
+		return fmt.Errorf("%s did not grow during the run: start the exporter with --rt.wakeup-interval=1ms", *metric)
+	}
+	return report(out, *name, strings.Join(cmd, " "), c, e)
+}
+
+func scrapeEvery(ctx context.Context, url, metric string, every time.Duration) error {
+	if every <= 0 {
+		return nil
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if _, err := scrape(url, metric); err != nil {
+				return err
+			}
+		}
+	}
+}
