@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"math"
 	"os"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/ec-exporter/ec_exporter/tools/internal/latency"
 )
 
 // histBuckets is the number of 1 µs buckets (100 ms); larger values count as overflows.
@@ -94,80 +92,9 @@ func readHist(path string) (summary, error) {
 		return summary{}, err
 	}
 	defer f.Close()
-	counts := map[int]uint64{}
-	var s summary
-	var total uint64
-	maxSeen := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
-			continue
-		}
-		if rest, ok := strings.CutPrefix(line, "#"); ok {
-			k, v, ok := strings.Cut(rest, ":")
-			if !ok {
-				continue
-			}
-			fields := strings.Fields(v)
-			if len(fields) == 0 {
-				continue
-			}
-			n, err := strconv.ParseFloat(fields[0], 64)
-			if err != nil {
-				continue
-			}
-			switch strings.TrimSpace(k) {
-			case "Max Latencies":
-				s.max, maxSeen = n, true
-			case "Avg Latencies":
-				s.avg = n
-			case "Histogram Overflows":
-				s.overflows = uint64(n)
-			}
-			continue
-		}
-		fields := strings.Fields(line)
-		if len(fields) < 2 {
-			continue
-		}
-		us, err1 := strconv.Atoi(fields[0])
-		n, err2 := strconv.ParseUint(fields[1], 10, 64)
-		if err1 != nil || err2 != nil {
-			continue // cyclictest's summary lines ("T: 0 (...)")
-		}
-		counts[us] += n
-		total += n
+	d, err := latency.ParseCyclictest(f)
+	if err != nil {
+		return summary{}, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := sc.Err(); err != nil {
-		return summary{}, err
-	}
-	if !maxSeen {
-		return summary{}, fmt.Errorf("%s: no \"# Max Latencies\" line: not a cyclictest -h histogram", path)
-	}
-	s.count = total + s.overflows
-	if s.count == 0 {
-		return summary{}, fmt.Errorf("%s: empty histogram", path)
-	}
-	keys := make([]int, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	pct := func(q float64) float64 {
-		rank := uint64(math.Ceil(q * float64(s.count))) // nearest rank
-		if rank == 0 {
-			rank = 1
-		}
-		var cum uint64
-		for _, k := range keys {
-			cum += counts[k]
-			if cum >= rank {
-				return float64(k)
-			}
-		}
-		return s.max // the rank falls among the overflows
-	}
-	s.p50, s.p99, s.p999 = pct(0.50), pct(0.99), pct(0.999)
-	return s, nil
+	return summary{count: d.Count(), overflows: d.Overflows, p50: d.Rank(0.50), p99: d.Rank(0.99), p999: d.Rank(0.999), max: d.Max, avg: d.Avg}, nil
 }

@@ -23,9 +23,11 @@ type Bucket struct {
 // Dist is a latency distribution in µs: buckets in increasing order, and the maximum when the
 // source knows it exactly (cyclictest); otherwise Max is the top of the highest non-empty bucket.
 type Dist struct {
-	Buckets  []Bucket
-	Max      float64
-	MaxExact bool
+	Buckets   []Bucket
+	Max       float64
+	MaxExact  bool
+	Overflows uint64  // cyclictest: values beyond its histogram (in the last bucket)
+	Avg       float64 // cyclictest's "# Avg Latencies" (0 when not given)
 }
 
 // Count returns the number of values.
@@ -62,6 +64,24 @@ func (d Dist) Quantile(q float64) float64 {
 	return d.Max
 }
 
+// Rank returns the lower bound of the bucket holding the nearest-rank q-quantile (cyclictest's
+// convention: a whole µs, never interpolated), or Max when it falls among the overflows.
+func (d Dist) Rank(q float64) float64 {
+	total := d.Count()
+	rank := max(uint64(math.Ceil(q*float64(total))), 1)
+	var cum uint64
+	for i, b := range d.Buckets {
+		cum += b.N
+		if cum >= rank {
+			if d.Overflows > 0 && i == len(d.Buckets)-1 {
+				return d.Max
+			}
+			return b.Lo
+		}
+	}
+	return d.Max
+}
+
 // ShareAbove returns the fraction of values above x µs, a bucket holding x counted in proportion.
 func (d Dist) ShareAbove(x float64) float64 {
 	total := d.Count()
@@ -85,7 +105,6 @@ func (d Dist) ShareAbove(x float64) float64 {
 // [k, k+1) µs (cyclictest truncates); overflows go to one bucket up to the maximum.
 func ParseCyclictest(r io.Reader) (Dist, error) {
 	var d Dist
-	var overflows uint64
 	maxSeen := false
 	counts := map[int]uint64{}
 	sc := bufio.NewScanner(r)
@@ -97,15 +116,17 @@ func ParseCyclictest(r io.Reader) (Dist, error) {
 			if !ok || len(fields) == 0 {
 				continue
 			}
-			n, err := strconv.ParseUint(fields[0], 10, 64)
+			n, err := strconv.ParseFloat(fields[0], 64)
 			if err != nil {
 				continue
 			}
 			switch strings.TrimSpace(k) {
 			case "Max Latencies":
-				d.Max, maxSeen = float64(n), true
+				d.Max, maxSeen = n, true
+			case "Avg Latencies":
+				d.Avg = n
 			case "Histogram Overflows":
-				overflows = n
+				d.Overflows = uint64(n)
 			}
 			continue
 		}
@@ -138,8 +159,8 @@ func ParseCyclictest(r io.Reader) (Dist, error) {
 	for _, k := range keys {
 		d.Buckets = append(d.Buckets, Bucket{Lo: float64(k), Hi: float64(k + 1), N: counts[k]})
 	}
-	if overflows > 0 {
-		d.Buckets = append(d.Buckets, Bucket{Lo: float64(top), Hi: max(d.Max+1, float64(top)+1), N: overflows})
+	if d.Overflows > 0 {
+		d.Buckets = append(d.Buckets, Bucket{Lo: float64(top), Hi: max(d.Max+1, float64(top)+1), N: d.Overflows})
 	}
 	d.MaxExact = true // to the µs, truncated like the buckets
 	if d.Count() == 0 {
