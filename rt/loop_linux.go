@@ -1,24 +1,11 @@
 package rt
 
 import (
-	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
-)
-
-// yieldEvery is how often the idle worker passes through the Go scheduler (runtime.Gosched).
-// Sysmon takes a P whose goroutine has run 10 ms on the same scheduling tick (forcePreemptNS)
-// whenever that goroutine is in a syscall, and the worker's goroutine, which never blocks in
-// the Go scheduler, would stay on one tick for ever: its P was taken in most of its futex
-// sleeps, and each wake-up then paid exitsyscall's slow path (an idle P from the global list
-// under sched.lock, and a futex wake of sysmon): +22 µs at the median. A yield when nothing is
-// due in yieldMargin starts a new tick. See docs/benchmarks.md.
-const (
-	yieldEvery  = 5 * int64(time.Millisecond)
-	yieldMargin = 300 * int64(time.Microsecond)
 )
 
 // loop is the worker thread's life: run the due work, then sleep in the kernel until the next
@@ -30,7 +17,6 @@ func (w *Worker) loop() {
 		probeNext = (nanotime()/probe + 1) * probe
 	}
 	slept := noDeadline // the deadline the thread was asleep for, until the first pass after waking
-	yielded := nanotime()
 	for {
 		s := atomic.LoadUint32(&w.seq)
 		now := nanotime()
@@ -67,13 +53,6 @@ func (w *Worker) loop() {
 			if deadline == noDeadline || p.deadline < deadline {
 				deadline = p.deadline
 			}
-		}
-		if now := nanotime(); now-yielded >= yieldEvery && (deadline == noDeadline || deadline-now >= yieldMargin) {
-			// See yieldEvery. A yield that overran the deadline is measured like a late wake-up.
-			runtime.Gosched()
-			yielded = nanotime()
-			slept = deadline
-			continue
 		}
 		w.sleeping.Store(1)
 		w.sleep(s, deadline)
