@@ -9,7 +9,9 @@
 # Usage: scripts/bench-wakeup.sh [SECONDS per case, default 60] [OUTDIR] [CASES]
 #   CASES default "cpu/confined cpu/unconfined cpu+disk/confined cpu+disk/unconfined"
 #   EXPORTER=path/to/ec_exporter uses that binary instead of building this tree's.
-#   TRACE=1 also records sched_waking/sched_switch of the worker thread in tracefs (<case>-trace.txt).
+#   TRACE=1 also records, in tracefs, the worker thread's sched_waking, sched_switch and syscalls and
+#   uprobes on the Go runtime's exitsyscall path (<case>-trace.txt), and prints where each wake-up's
+#   time goes (wakeupbench trace). The uprobes cost a few µs per wake-up: compare tails without TRACE.
 set -euo pipefail
 D=${1:-60}
 OUT=${2:-$(mktemp -d /tmp/bench-wakeup.XXXXXX)}
@@ -22,13 +24,28 @@ if [[ -z ${EXPORTER:-} ]]; then
 fi
 go build -o "$OUT/wakeupbench" ./tools/wakeupbench
 T=/sys/kernel/tracing
+EVENTS="sched/sched_waking sched/sched_switch raw_syscalls/sys_exit raw_syscalls/sys_enter"
+UPROBES="exitent exitret trygetp nop"
+if [[ -n ${TRACE:-} ]]; then
+	[[ -d $T/events ]] || mount -t tracefs nodev "$T"
+	# file offset of a runtime function: Go's text segment maps file offset 0 at 0x400000
+	off() { printf '0x%x' $((0x$(go tool nm "$EXPORTER" | awk -v s="$1" '$3 == s {print $1}') - 0x400000)); }
+	uprobe_defs="p:exitent $EXPORTER:$(off runtime.exitsyscall)
+r:exitret $EXPORTER:$(off runtime.exitsyscall)
+p:trygetp $EXPORTER:$(off runtime.exitsyscallTryGetP)
+p:nop $EXPORTER:$(off runtime.exitsyscallNoP)"
+fi
 pids=()
 stop_all() {
 	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	pids=()
 	rm -rf "$OUT/disk"
-	if [[ -n ${TRACE:-} && -d $T/events ]]; then echo 0 >"$T/tracing_on"; fi
+	if [[ -n ${TRACE:-} && -d $T/events ]]; then
+		echo 0 >"$T/tracing_on"
+		for e in $(printf 'uprobes/%s ' $UPROBES); do echo 0 >"$T/events/$e/enable" 2>/dev/null || true; done
+		echo >"$T/uprobe_events" 2>/dev/null || true
+	fi
 }
 trap stop_all EXIT
 {
@@ -62,17 +79,16 @@ for c in $CASES; do
 		exit 1
 	fi
 	if [[ -n ${TRACE:-} ]]; then
-		[[ -d $T/events ]] || mount -t tracefs nodev "$T"
 		tid=$(grep -l '^ec-worker$' /proc/"$ep"/task/*/comm | cut -d/ -f5)
 		echo 0 >"$T/tracing_on"
 		echo mono >"$T/trace_clock"
-		echo 8192 >"$T/buffer_size_kb"
+		echo 16384 >"$T/buffer_size_kb"
 		echo >"$T/trace"
+		echo "$uprobe_defs" >"$T/uprobe_events"
 		echo "pid==$tid" >"$T/events/sched/sched_waking/filter"
 		echo "next_pid==$tid || prev_pid==$tid" >"$T/events/sched/sched_switch/filter"
-		echo "common_pid==$tid" >"$T/events/raw_syscalls/sys_exit/filter"
-		echo "common_pid==$tid" >"$T/events/raw_syscalls/sys_enter/filter"
-		for e in sched/sched_waking sched/sched_switch raw_syscalls/sys_exit raw_syscalls/sys_enter; do echo 1 >"$T/events/$e/enable"; done
+		for e in raw_syscalls/sys_exit raw_syscalls/sys_enter $(printf 'uprobes/%s ' $UPROBES); do echo "common_pid==$tid" >"$T/events/$e/filter"; done
+		for e in $EVENTS $(printf 'uprobes/%s ' $UPROBES); do echo 1 >"$T/events/$e/enable"; done
 		echo 1 >"$T/tracing_on"
 	fi
 	"$OUT/wakeupbench" -url "http://$ADDR/metrics" -case "load $load, runtime $conf ($(date -u +%T))" -save "$OUT/$n-cyclictest.txt" \
@@ -80,11 +96,13 @@ for c in $CASES; do
 	if [[ -n ${TRACE:-} ]]; then
 		echo 0 >"$T/tracing_on"
 		cp "$T/trace" "$OUT/$n-trace.txt"
-		for e in sched/sched_waking sched/sched_switch raw_syscalls/sys_exit raw_syscalls/sys_enter; do
+		for e in $EVENTS $(printf 'uprobes/%s ' $UPROBES); do
 			echo 0 >"$T/events/$e/enable"
 			echo 0 >"$T/events/$e/filter"
 		done
-		echo "# worker tid $tid, trace in $OUT/$n-trace.txt" | tee -a "$OUT/$n-report.md"
+		echo >"$T/uprobe_events"
+		echo "# worker tid $tid, trace in $OUT/$n-trace.txt ($(grep -c . "$OUT/$n-trace.txt") lines)" | tee -a "$OUT/$n-report.md"
+		"$OUT/wakeupbench" trace "$OUT/$n-trace.txt" | tee -a "$OUT/$n-report.md"
 	fi
 	echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg); exporter: $(grep -o 'EC worker thread.*' "$OUT/$n-exporter.log" | head -1)" | tee -a "$OUT/$n-report.md"
 	stop_all

@@ -5,6 +5,7 @@
 // load around it.
 //
 //	wakeupbench -url http://127.0.0.1:10236/metrics -case cpu/confined -- cyclictest -m -p50 -i1000 -h20000 -q -D60s
+//	wakeupbench trace <tracefs trace of the worker thread>   # where each wake-up's time goes
 package main
 
 import (
@@ -21,7 +22,12 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	do := run
+	if len(os.Args) > 1 && os.Args[1] == "trace" {
+		do = traceReport
+		os.Args = os.Args[1:]
+	}
+	if err := do(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "wakeupbench:", err)
 		os.Exit(1)
 	}
