@@ -98,6 +98,19 @@
 // GOMAXPROCS re-evaluation, whose update stops the world. Jobs should not wake other goroutines
 // (a goroutine readied from the worker lands in the worker P's run queue, which invites the retake).
 //
+// Measured with tracefs and uprobes on runtime.exitsyscall (TRACE=1 scripts/bench-wakeup.sh; Go
+// 1.26.8, 2 vCPUs, CPU hogs): sysmon took the worker's P during 58 % of its 1 ms sleeps. Retake
+// treats a P whose scheduling tick has not moved for 10 ms (forcePreemptNS) as running too long,
+// and the worker's goroutine, which never passes through the Go scheduler, keeps one tick for
+// ever; the sysretake branch skips the "no other work, idle Ps exist" exemption. Each such wake-up
+// then takes exitsyscall's slow path (an idle P from the list under sched.lock, and a futex wake
+// of sysmon, which went to deep sleep once every P was idle): sys_exit → Go code 26 µs at the
+// median and 56 µs at p99, against 4 and 18 µs with the P kept. The tick only moves when the
+// goroutine is rescheduled, and that round trip goes through the other (SCHED_OTHER) threads:
+// a runtime.Gosched every 5 ms while idle kept the P in all but 4 of 9 980 wake-ups but raised
+// the p99 to 0.5–27 ms under load, so the worker does not do it. This is the floor a locked Go
+// thread pays over cyclictest at the median; docs/benchmarks.md has the figures.
+//
 // # GC off the job path
 //
 // The job path allocates nothing, so the worker never does GC assist work and never triggers a GC.
