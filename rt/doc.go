@@ -108,7 +108,7 @@
 // median and 56 µs at p99, against 4 and 18 µs with the P kept. The tick only moves when the
 // goroutine is rescheduled, and that round trip goes through the other (SCHED_OTHER) threads:
 // a runtime.Gosched every 5 ms while idle kept the P in all but 4 of 9 980 wake-ups but raised
-// the p99 to 0.5–27 ms under load, so the worker does not do it. This is the floor a locked Go
+// the wake-up p99 to 1.5 ms (unconfined) and 27 ms (confined) under load, so the worker does not. This is the floor a locked Go
 // thread pays over cyclictest at the median; docs/benchmarks.md has the figures.
 //
 // # GC off the job path
