@@ -43,7 +43,7 @@ stop_all() {
 	rm -rf "$OUT/disk"
 	if [[ -n ${TRACE:-} && -d $T/events ]]; then
 		echo 0 >"$T/tracing_on"
-		for e in $(printf 'uprobes/%s ' $UPROBES); do echo 0 >"$T/events/$e/enable" 2>/dev/null || true; done
+		for e in $(printf 'uprobes/%s ' $UPROBES); do if [[ -e $T/events/$e/enable ]]; then echo 0 >"$T/events/$e/enable"; fi; done
 		echo >"$T/uprobe_events" 2>/dev/null || true
 	fi
 }
