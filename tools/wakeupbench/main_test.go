@@ -59,7 +59,7 @@ func TestSmoke(t *testing.T) {
 	report := out.String()
 	t.Log("\n" + report)
 	lines := strings.Split(strings.TrimSpace(report), "\n")
-	if len(lines) != 5 || !strings.HasPrefix(lines[0], "## smoke") {
+	if len(lines) != 6 || !strings.HasPrefix(lines[0], "## smoke") {
 		t.Fatalf("want a title, a comment, a header and 3 rows:\n%s", report)
 	}
 	for i, want := range []string{"p50 µs", "cyclictest", "exporter", "exporter/cyclictest"} {
