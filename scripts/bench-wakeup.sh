@@ -28,6 +28,8 @@ EVENTS="sched/sched_waking sched/sched_switch raw_syscalls/sys_exit raw_syscalls
 UPROBES="exitent exitret trygetp nop"
 if [[ -n ${TRACE:-} ]]; then
 	[[ -d $T/events ]] || mount -t tracefs nodev "$T"
+	# what we change, to put back at exit (tracefs is shared with whoever else traces this machine)
+	old_clock=$(grep -o '\[[a-z0-9-]*\]' "$T/trace_clock" | tr -d '[]') old_size=$(cut -d" " -f1 "$T/buffer_size_kb") old_on=$(cat "$T/tracing_on")
 	# file offset of a runtime function: Go's text segment maps file offset 0 at 0x400000
 	off() { printf '0x%x' $((0x$(go tool nm "$EXPORTER" | awk -v s="$1" '$3 == s {print $1}') - 0x400000)); }
 	uprobe_defs="p:exitent $EXPORTER:$(off runtime.exitsyscall)
@@ -47,7 +49,14 @@ stop_all() {
 		echo >"$T/uprobe_events" 2>/dev/null || true
 	fi
 }
-trap stop_all EXIT
+restore_trace() {
+	if [[ -n ${TRACE:-} ]]; then
+		echo "$old_clock" >"$T/trace_clock"
+		echo "$old_size" >"$T/buffer_size_kb"
+		echo "$old_on" >"$T/tracing_on"
+	fi
+}
+trap 'stop_all; restore_trace' EXIT
 {
 	echo "# bench-wakeup $(date -u +%FT%TZ) D=${D}s exporter $("$EXPORTER" version 2>&1 | head -1)"
 	echo "# $(uname -srvm); nproc $(nproc); $(cyclictest --help 2>&1 | head -1); $(stress-ng --version 2>&1 | head -1)"
