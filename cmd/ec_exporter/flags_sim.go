@@ -36,6 +36,8 @@ type SimFlags struct {
 	RebootEvery     time.Duration `name:"fault.reboot-every" default:"0s" help:"Reboot the simulated EC this often (0 = never): silent while booting, uptime restarts, reset flags change."`
 	RebootSilence   time.Duration `name:"fault.reboot-silence" default:"2s" help:"How long a rebooting EC stays silent."`
 	RearmGap        time.Duration `name:"rearm-gap" default:"70us" help:"CS-high time the EC needs to re-arm; CS asserted sooner gets NOT_READY (0xFC)."`
+
+	Identity SimIdentityFlags `embed:"" prefix:"identity."` // flags_sim_identity.go
 }
 
 // Config maps the flags to a simulated EC configuration (firmware defaults
@@ -66,6 +68,7 @@ func (f SimFlags) Config() ecsim.Config {
 	fs.HangFor = f.FaultHangFor
 	fs.RebootEvery = f.RebootEvery
 	fs.RebootSilence = f.RebootSilence
+	f.Identity.apply(&c)
 	return c
 }
 
@@ -106,5 +109,6 @@ func (f SimFlags) validate() error {
 	if f.FaultResult < 0 || f.FaultResult > 0xffff {
 		errs = append(errs, fmt.Errorf("--sim.fault.result is an EC result code 0-65535 (e.g. 2 = EC_RES_ERROR, 10 = EC_RES_TIMEOUT), got %d", f.FaultResult))
 	}
+	errs = append(errs, f.Identity.validate())
 	return errors.Join(errs...)
 }
