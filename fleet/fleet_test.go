@@ -38,8 +38,8 @@ import (
 const (
 	n        = 12
 	failRate = 0.10
-	window   = "20s" // every [5m]/[15m]/[30m] of the rules in the test copy
-	forDur   = "10s" // every for: of the alerts in the test copy
+	window   = "15s" // every [5m]/[15m]/[30m] of the rules in the test copy
+	forDur   = "5s"  // every for: of the alerts in the test copy
 )
 
 var (
@@ -58,7 +58,6 @@ type store struct {
 func TestFleetCentral(t *testing.T) {
 	bash := testkit.NeedTool(t, "bash", "bash")
 	testkit.NeedTool(t, "curl", "curl")
-	testkit.NeedTool(t, "ss", "iproute2")
 	testkit.NeedTool(t, "prometheus", "prometheus")
 	testkit.NeedTool(t, "victoria-metrics", "victoria-metrics")
 	testkit.NeedTool(t, "vmalert", "victoria-metrics")

@@ -136,6 +136,11 @@ up() {
 	fi
 	: >"$DIR/devices.tsv"
 	echo "$n" >"$DIR/n"
+	# What the other commands need to find this fleet again without the same environment.
+	declare -p PORT SITES PROBE VERSIONS CENTRAL >"$DIR/env"
+	for v in FLEET_FAIL FLEET_FLAKY FLEET_OTHER FLEET_FAIL_RATE FLEET_FLAKY_RATE FLEET_BACKGROUND FLEET_SERVE_FLAGS; do
+		if [ -n "${!v+x}" ]; then declare -p "$v" >>"$DIR/env"; fi
+	done
 
 	# Central side first, so that the sites' first samples land.
 	for c in $CENTRAL; do
@@ -158,12 +163,14 @@ up() {
 			local rules=()
 			for r in $RULES; do rules+=(-rule="$r"); done
 			# vmalert evaluates the same rule files against VictoriaMetrics and writes the recorded
-			# series back. This vmalert release has no -notifier.blackhole: notifications go to a
-			# port nothing listens on (logged failures); alert state is read from vmalert's API.
+			# series back. -datasource.queryStep stays at its default 5m: it is the lookback of plain
+			# selectors (Prometheus' 5m lookback delta); at the evaluation interval a recorded series
+			# written a moment late reads as absent. This vmalert release has no -notifier.blackhole:
+			# notifications go to a port nothing listens on (logged failures); alert state is read
+			# from vmalert's API.
 			spawn vmalert vmalert "${rules[@]}" -datasource.url="http://127.0.0.1:$((PORT + 1))" \
 				-remoteWrite.url="http://127.0.0.1:$((PORT + 1))" -evaluationInterval="$EVAL" \
-				-notifier.url="http://127.0.0.1:$((PORT + 3))" -httpListenAddr="127.0.0.1:$((PORT + 2))" \
-				-datasource.queryStep="$EVAL"
+				-notifier.url="http://127.0.0.1:$((PORT + 3))" -httpListenAddr="127.0.0.1:$((PORT + 2))"
 			wait_http "http://127.0.0.1:$((PORT + 2))/-/healthy" vmalert
 			;;
 		*) die "FLEET_CENTRAL: unknown store $c (prometheus, victoriametrics)" ;;
@@ -272,7 +279,7 @@ alerts() {
 	for s in central-prometheus:$PORT vmalert:$((PORT + 2)); do
 		[ -e "$DIR/pids/${s%%:*}" ] || continue
 		curl -s "http://127.0.0.1:${s##*:}/api/v1/alerts" | jq -r --arg store "${s%%:*}" \
-			'.data.alerts[] | [$store, .state, .activeAt, .labels.alertname, .labels.severity, .labels.instance] | join(" ")'
+			'(.data.alerts // [])[] | [$store, .state, .activeAt, .labels.alertname, .labels.severity, .labels.instance] | join(" ")'
 	done
 }
 
@@ -291,12 +298,20 @@ down() {
 	kill -KILL "${pids[@]}" 2>/dev/null || true
 	for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; done
 	rm -f "$DIR"/pids/*
-	# Nothing of ours may still listen.
-	local n; n=$(cat "$DIR/n" 2>/dev/null || echo 0)
-	local bound
-	bound=$(ss -Hltn | awk -v lo="$PORT" -v hi=$((PORT + 100 + n)) '{split($4, a, ":"); p = a[length(a)]} p >= lo && p < hi {print $4}')
-	[ -z "$bound" ] || die "ports still bound after down: $bound"
+	# Nothing of ours may still listen (a connect to each port must fail).
+	local n p bound=""
+	n=$(cat "$DIR/n" 2>/dev/null || echo 0)
+	for p in $PORT $((PORT + 1)) $((PORT + 2)) $(seq $((PORT + 10)) $((PORT + 9 + SITES))) $(seq $((PORT + 100)) $((PORT + 99 + n))); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then bound+=" $p"; fi
+	done
+	[ -z "$bound" ] || die "ports still bound after down:$bound"
 }
+
+# Every command but up works on the fleet as up started it.
+if [ "${1:-}" != up ] && [ "${1:-}" != run ] && [ -e "$DIR/env" ]; then
+	# shellcheck disable=SC1091
+	. "$DIR/env"
+fi
 
 case ${1:-} in
 up)
