@@ -37,7 +37,7 @@ import (
 // like the failing ones, never counted as healthy, never required to alert.
 const (
 	n        = 12
-	failRate = 0.10
+	failRate = 0.20
 	window   = "15s" // every [5m]/[15m]/[30m] of the rules in the test copy
 	forDur   = "5s"  // every for: of the alerts in the test copy
 )
@@ -74,7 +74,7 @@ func TestFleetCentral(t *testing.T) {
 	port := freeBase(t)
 	env := append(os.Environ(),
 		"FLEET_DIR="+filepath.Join(dir, "fleet"), "FLEET_PORT="+strconv.Itoa(port), "FLEET_EXPORTER="+exe,
-		"FLEET_SITES=2", "FLEET_SCRAPE=1s", "FLEET_EVAL=1s", "FLEET_PROBE_INTERVAL=50ms",
+		"FLEET_SITES=2", "FLEET_AGENT_SITES=1", "FLEET_SCRAPE=1s", "FLEET_EVAL=1s", "FLEET_PROBE_INTERVAL=100ms",
 		"FLEET_VERSIONS="+strings.Join(versions, " "), "FLEET_FAIL="+list(fail), "FLEET_FAIL_RATE="+fmt.Sprint(failRate),
 		"FLEET_FLAKY="+list(flaky), "FLEET_OTHER="+list(other), "FLEET_RULES="+strings.Join(rules, " "),
 		// No EC-side budgets: a loaded CI machine must not turn scheduling delay into failures
@@ -339,8 +339,8 @@ func query(base, q string) ([]sample, error) {
 	return out, nil
 }
 
-// failureAlerts returns the sorted instances with CrosEcCommandFailureRatioHigh in state, and
-// records every pending or firing instance in ever.
+// failureAlerts returns the sorted instances with the critical CrosEcCommandFailureRatioHigh (above
+// 5 %) in state, and records every pending or firing instance in ever.
 func failureAlerts(t *testing.T, s store, state string, ever map[string]bool) []string {
 	t.Helper()
 	resp, err := http.Get(s.alerts + "/api/v1/alerts")
@@ -362,7 +362,7 @@ func failureAlerts(t *testing.T, s store, state string, ever map[string]bool) []
 	}
 	set := map[string]bool{}
 	for _, a := range body.Data.Alerts {
-		if a.Labels["alertname"] != "CrosEcCommandFailureRatioHigh" {
+		if a.Labels["alertname"] != "CrosEcCommandFailureRatioHigh" || a.Labels["severity"] != "critical" {
 			continue
 		}
 		ever[a.Labels["instance"]] = true
@@ -405,7 +405,8 @@ func byLabel(ss []sample, label string) map[string]float64 {
 // singlesOut: the degraded keys are above hi, every other key present is below lo, except
 // the keys in maybe (anything goes).
 func singlesOut(m map[string]float64, degraded, maybe []string, lo, hi float64, total int) error {
-	if len(m) != total {
+	// A starved SCHED_OTHER worker may complete no command in a window: no ratio for it then.
+	if len(m) > total || len(m) < total-len(maybe) {
 		return fmt.Errorf("%d series, want %d: %v", len(m), total, m)
 	}
 	for k, v := range m {
@@ -436,14 +437,14 @@ func checkRollups(t *testing.T, s store, base int) {
 		if err != nil {
 			return err
 		}
-		return singlesOut(byLabel(ss, "instance"), failing, instances(base, other), 0.01, 0.05, n)
+		return singlesOut(byLabel(ss, "instance"), failing, instances(base, other), 0.05, 0.1, n)
 	})
 	holds(t, s.name+": failure ratio by firmware version", func() error {
 		ss, err := query(s.query, "job_version_rw:cros_ec_command_failures:ratio_rate5m")
 		if err != nil {
 			return err
 		}
-		return singlesOut(byLabel(ss, "version_rw"), []string{degraded}, nil, 0.005, 0.03, len(versions))
+		return singlesOut(byLabel(ss, "version_rw"), []string{degraded}, nil, 0.03, 0.05, len(versions))
 	})
 	holds(t, s.name+": non-real-time workers", func() error {
 		ss, err := query(s.query, "job:cros_ec_worker_not_realtime:count")

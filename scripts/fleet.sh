@@ -26,6 +26,7 @@
 #   all devices fail FLEET_BACKGROUND (default 0) of their commands on top (background noise)
 # Other settings: FLEET_DIR (/tmp/ec-fleet), FLEET_PORT (19100: central Prometheus; +1 VictoriaMetrics,
 # +2 vmalert, +10.. site Prometheus, +100.. devices), FLEET_SITES (2), FLEET_SCRAPE (15s),
+# FLEET_AGENT_SITES (site numbers that run Prometheus in agent mode, default none),
 # FLEET_EVAL (15s), FLEET_PROBE_INTERVAL (1s), FLEET_CENTRAL ("prometheus victoriametrics"),
 # FLEET_RULES (rule files for the central side, default alerts/recording.yml alerts/alerts.yml),
 # FLEET_EXPORTER (a built ec_exporter; default: go build), FLEET_SERVE_FLAGS (more serve flags for all).
@@ -34,6 +35,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${FLEET_DIR:-/tmp/ec-fleet}
 PORT=${FLEET_PORT:-19100}
 SITES=${FLEET_SITES:-2}
+AGENT_SITES=${FLEET_AGENT_SITES:-}
 SCRAPE=${FLEET_SCRAPE:-15s}
 EVAL=${FLEET_EVAL:-15s}
 PROBE=${FLEET_PROBE_INTERVAL:-1s}
@@ -97,7 +99,6 @@ site_config() { # site_config S: Prometheus config of site S, from the examples
 	cat <<EOF
 global:
   scrape_interval: $SCRAPE
-  evaluation_interval: $EVAL
   external_labels:
     site: site-$s
 scrape_configs:
@@ -137,7 +138,7 @@ up() {
 	: >"$DIR/devices.tsv"
 	echo "$n" >"$DIR/n"
 	# What the other commands need to find this fleet again without the same environment.
-	declare -p PORT SITES PROBE VERSIONS CENTRAL >"$DIR/env"
+	declare -p PORT SITES AGENT_SITES PROBE VERSIONS CENTRAL >"$DIR/env"
 	for v in FLEET_FAIL FLEET_FLAKY FLEET_OTHER FLEET_FAIL_RATE FLEET_FLAKY_RATE FLEET_BACKGROUND FLEET_SERVE_FLAGS; do
 		if [ -n "${!v+x}" ]; then declare -p "$v" >>"$DIR/env"; fi
 	done
@@ -193,7 +194,10 @@ up() {
 		awk -F'\t' -v site="site-$s" 'BEGIN {printf "["} $3 == site {printf "%s\n  {\"targets\": [\"%s\"], \"labels\": {\"board\": \"sim\", \"pool\": \"%s\"}}", sep, $2, site; sep = ","} END {print "\n]"}' \
 			"$DIR/devices.tsv" >"$DIR/site-$s/file_sd/cros_ec_site.json"
 		site_config "$s" >"$DIR/site-$s/prometheus.yml"
-		spawn "site-$s" prometheus --config.file="$DIR/site-$s/prometheus.yml" --storage.tsdb.path="$DIR/site-$s/data" \
+		local mode=(--storage.tsdb.path="$DIR/site-$s/data")
+		# A site in agent mode (examples/prometheus/agent.yml: the path for devices behind NAT).
+		if listed "$AGENT_SITES" "$s"; then mode=(--enable-feature=agent --storage.agent.path="$DIR/site-$s/wal"); fi
+		spawn "site-$s" prometheus --config.file="$DIR/site-$s/prometheus.yml" "${mode[@]}" \
 			--web.listen-address="127.0.0.1:$((PORT + 10 + s))"
 	done
 	for ((s = 0; s < SITES; s++)); do wait_http "http://127.0.0.1:$((PORT + 10 + s))/-/ready" "site-$s"; done
