@@ -45,7 +45,7 @@ func TestSimIdentityRejectsWhatTheECCannotSend(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: parse: %v", tc.arg, err)
 		}
-		err = s.Sim.validate()
+		err = s.Conn.Sim.validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.arg, err, tc.want)
 		}
@@ -54,7 +54,7 @@ func TestSimIdentityRejectsWhatTheECCannotSend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Sim.validate(); err != nil {
+	if err := s.Conn.Sim.validate(); err != nil {
 		t.Errorf("31-byte version rejected: %v", err)
 	}
 }
