@@ -89,7 +89,6 @@ func TestFleetCentral(t *testing.T) {
 			t.Fatalf("fleet.sh %s: %v\n%s", strings.Join(args, " "), err, out)
 		}
 	}
-	pids := map[string]int{}
 	down := false
 	t.Cleanup(func() {
 		if !down {
@@ -99,7 +98,6 @@ func TestFleetCentral(t *testing.T) {
 	started := time.Now()
 	fleet("up", strconv.Itoa(n))
 	t.Logf("fleet of %d devices up in %v", n, time.Since(started).Round(time.Millisecond))
-	pids = readPids(t, filepath.Join(dir, "fleet", "pids"))
 	checkManifest(t, filepath.Join(dir, "fleet", "devices.tsv"), port)
 
 	stores := []store{
@@ -127,7 +125,7 @@ func TestFleetCentral(t *testing.T) {
 	victim := instances(port, []int{0})[0]
 	restarted := time.Now()
 	fleet("restart", "0", fmt.Sprintf("--sim.fault.checksum=%g", failRate))
-	pids = readPids(t, filepath.Join(dir, "fleet", "pids"))
+	pids := readPids(t, filepath.Join(dir, "fleet", "pids"))
 	want := append([]string{victim}, failing...)
 	sort.Strings(want)
 	for _, s := range stores {
