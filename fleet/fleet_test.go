@@ -80,7 +80,7 @@ func TestFleetCentral(t *testing.T) {
 		// No EC-side budgets: a loaded CI machine must not turn scheduling delay into failures
 		// of healthy devices (that effect is measured in docs/fleet.md, not asserted here); the
 		// SCHED_OTHER workers run at nice -20 for the same reason.
-		"FLEET_SERVE_FLAGS=--sim.rx-budget=0 --sim.cs-budget=0 --rt.nice=-20 --log.level=warn")
+		"FLEET_SERVE_FLAGS=--probe.timeout=90ms --sim.rx-budget=0 --sim.cs-budget=0 --rt.nice=-20 --log.level=warn")
 	fleet := func(args ...string) {
 		t.Helper()
 		cmd := exec.Command(bash, append([]string{filepath.Join(root, "scripts/fleet.sh")}, args...)...)

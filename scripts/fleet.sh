@@ -29,7 +29,8 @@
 # FLEET_AGENT_SITES (site numbers that run Prometheus in agent mode, default none),
 # FLEET_EVAL (15s), FLEET_PROBE_INTERVAL (1s), FLEET_CENTRAL ("prometheus victoriametrics"),
 # FLEET_RULES (rule files for the central side, default alerts/recording.yml alerts/alerts.yml),
-# FLEET_EXPORTER (a built ec_exporter; default: go build), FLEET_SERVE_FLAGS (more serve flags for all).
+# FLEET_EXPORTER (a built ec_exporter; default: go build), FLEET_SERVE_FLAGS (more serve flags for all;
+# with FLEET_PROBE_INTERVAL below 500ms add a --probe.timeout below it).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${FLEET_DIR:-/tmp/ec-fleet}
@@ -326,11 +327,16 @@ up)
 	;;
 run)
 	shift
-	trap down EXIT
+	napper=
+	trap 'down; [ -z "$napper" ] || kill "$napper" 2>/dev/null || true' EXIT
 	trap 'exit 130' INT TERM
 	up "$@"
-	echo "fleet.sh: running; Ctrl-C brings the fleet down"
-	while sleep 3600; do :; done
+	echo "fleet.sh: running; Ctrl-C (or SIGTERM) brings the fleet down"
+	while :; do
+		sleep 3600 &
+		napper=$!
+		wait $napper || true # a trapped signal interrupts wait, not a foreground sleep
+	done
 	;;
 down) down ;;
 restart) shift; restart "$@" ;;
