@@ -37,8 +37,8 @@ type EC struct {
 	src  ProbeSource
 	opts ECOptions
 
-	up, open, openFailures, commands, failures, retries, transfer, delay, wakeup *prometheus.Desc
-	lastSuccess, info, uptime, apResets, resetFlags, resets, workerInfo, dropped *prometheus.Desc
+	up, open, openFailures, openFailure, commands, failures, retries, transfer, delay, wakeup *prometheus.Desc
+	lastSuccess, info, uptime, apResets, resetFlags, resets, workerInfo, dropped              *prometheus.Desc
 }
 
 // NewEC returns the EC collector over src.
@@ -51,7 +51,10 @@ func NewEC(src ProbeSource, opts ECOptions) *EC {
 		up:   prometheus.NewDesc("cros_ec_up", "1 if the latest HELLO probe of the EC succeeded in time, 0 if not.", d, nil),
 		open: prometheus.NewDesc("cros_ec_device_open", "1 if the EC's device (chardev, spidev or simulator) is open, 0 while the exporter keeps retrying to open it.", d, nil),
 		openFailures: prometheus.NewDesc("cros_ec_device_open_failures_total",
-			"Failed attempts to open the EC's device, by cause (timeout: the open did not finish within --probe.timeout); the reason is logged once.",
+			"Failed attempts to open the EC's device; the reason is logged once, and cros_ec_device_open_failure_info says its cause while the device is not open.",
+			d, nil),
+		openFailure: prometheus.NewDesc("cros_ec_device_open_failure_info",
+			"Present (value 1) while the EC's device is not open: the cause of the latest failed open ("+causeList()+"; io: node missing or no permission, timeout: the open did not finish within --probe.timeout).",
 			[]string{"device", "cause"}, nil),
 		commands: prometheus.NewDesc("cros_ec_commands_total",
 			"Host commands attempted, including those that failed or were skipped because the worker was busy.", dc, nil),
@@ -89,7 +92,7 @@ func NewEC(src ProbeSource, opts ECOptions) *EC {
 
 // Describe implements Updater.
 func (c *EC) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.open, c.openFailures, c.commands, c.failures, c.retries, c.transfer, c.delay, c.wakeup,
+	for _, d := range []*prometheus.Desc{c.up, c.open, c.openFailures, c.openFailure, c.commands, c.failures, c.retries, c.transfer, c.delay, c.wakeup,
 		c.lastSuccess, c.info, c.uptime, c.apResets, c.resetFlags, c.resets, c.workerInfo, c.dropped} {
 		ch <- d
 	}
@@ -111,8 +114,13 @@ func (c *EC) Update(ch chan<- prometheus.Metric) error {
 		dev := s.Device
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, b2f(s.Up), dev)
 		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, b2f(s.Open), dev)
-		for _, cause := range ec.Causes {
-			ch <- prometheus.MustNewConstMetric(c.openFailures, prometheus.CounterValue, float64(s.OpenFailures[cause]), dev, cause.String())
+		var opens uint64
+		for _, n := range s.OpenFailures {
+			opens += n
+		}
+		ch <- prometheus.MustNewConstMetric(c.openFailures, prometheus.CounterValue, float64(opens), dev)
+		if !s.Open && s.OpenCause != ec.CauseNone {
+			ch <- prometheus.MustNewConstMetric(c.openFailure, prometheus.GaugeValue, 1, dev, s.OpenCause.String())
 		}
 		for i := range s.Commands {
 			st := &s.Commands[i]

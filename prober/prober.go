@@ -192,6 +192,7 @@ type Snapshot struct {
 	Open           bool
 	OpenFailures   [ec.NumCauses]uint64 // failed attempts to open the device, by cause
 	OpenErr        string               // why the latest open failed ("" once open)
+	OpenCause      ec.Cause             // cause of the latest failed open (CauseNone once open)
 	Up             bool
 	LastSuccess    time.Time      // zero if never
 	Commands       []CommandStats // the prober's commands, in table order

@@ -30,6 +30,7 @@ type target struct {
 	mu            sync.Mutex
 	openFails     [ec.NumCauses]uint64
 	openErr       string
+	openCause     ec.Cause // of the latest failed open; CauseNone once open
 	up, everUp    bool
 	lastSuccess   time.Time
 	cmds          []CommandStats
@@ -88,6 +89,7 @@ func (j openJob) Run(rt.Stamps) {
 		if !counted {
 			t.openFails[cause]++
 		}
+		t.openCause = cause
 		changed := err.Error() != t.openErr
 		t.openErr, t.up = err.Error(), false
 		t.mu.Unlock()
@@ -98,7 +100,7 @@ func (j openJob) Run(rt.Stamps) {
 		return
 	}
 	hadErr := t.openErr != ""
-	t.openErr = ""
+	t.openErr, t.openCause = "", ec.CauseNone
 	t.mu.Unlock()
 	t.openWait = 0
 	if hadErr {
@@ -175,6 +177,7 @@ func (t *target) checkStuck(now time.Time) bool {
 		t.inflightDone = true
 		if t.inflightIdx == opening {
 			t.openFails[ec.CauseTimeout]++
+			t.openCause = ec.CauseTimeout
 			t.openErr = "opening the device did not finish within the probe timeout (EC or driver stuck)"
 		} else {
 			st := &t.cmds[t.inflightIdx]
@@ -375,6 +378,7 @@ func (t *target) snapshot(s *Snapshot) {
 	s.Open = t.dev.Load() != nil
 	s.OpenFailures = t.openFails
 	s.OpenErr = t.openErr
+	s.OpenCause = t.openCause
 	s.Up = t.up && s.Open
 	s.LastSuccess = t.lastSuccess
 	s.Commands = make([]CommandStats, len(t.cmds))

@@ -58,7 +58,8 @@ func TestServeAnswersWhileECHangsAndStopsAtOnce(t *testing.T) {
 	testkit.Eventually(t, "cros_ec_up 0 with the open counted as a timeout", 5*time.Second, func() bool {
 		body := get(t, base+"/metrics")
 		return strings.Contains(body, `cros_ec_up{device="sim"} 0`) && strings.Contains(body, `cros_ec_device_open{device="sim"} 0`) &&
-			strings.Contains(body, `cros_ec_device_open_failures_total{cause="timeout",device="sim"} 1`)
+			strings.Contains(body, `cros_ec_device_open_failures_total{device="sim"} 1`) &&
+			strings.Contains(body, `cros_ec_device_open_failure_info{cause="timeout",device="sim"} 1`)
 	})
 	time.Sleep(500 * time.Millisecond)
 	sent := time.Now()
