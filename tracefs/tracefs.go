@@ -211,3 +211,27 @@ func (in *Instance) Remove() error {
 	}
 	return nil
 }
+
+// MountPoint returns where tracefs is mounted, mounting it on a new temporary
+// directory when nothing has (tests and benchmarks; needs CAP_SYS_ADMIN). The
+// returned function undoes the mount, if any.
+func MountPoint() (string, func(), error) {
+	if root, err := Find("/proc/self/mounts"); err == nil {
+		return root, func() {}, nil
+	}
+	if !Supported() {
+		return "", nil, fmt.Errorf("%w: the kernel has no tracefs", ErrNotMounted)
+	}
+	dir, err := os.MkdirTemp("", "tracefs")
+	if err != nil {
+		return "", nil, fmt.Errorf("tracefs: %w", err)
+	}
+	if err := Mount(dir); err != nil {
+		os.Remove(dir)
+		return "", nil, err
+	}
+	return dir, func() {
+		_ = syscall.Unmount(dir, syscall.MNT_DETACH)
+		os.Remove(dir)
+	}, nil
+}

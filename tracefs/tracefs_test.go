@@ -24,18 +24,12 @@ func realRoot(t *testing.T) string {
 		}
 		t.Skip(msg)
 	}
-	if !Supported() {
-		skip("kernel has no tracefs (/proc/filesystems)")
+	root, cleanup, err := MountPoint()
+	if err != nil {
+		skip(fmt.Sprintf("no tracefs to use: %v", err))
 	}
-	if root, err := Find("/proc/self/mounts"); err == nil {
-		return root
-	}
-	dir := t.TempDir()
-	if err := Mount(dir); err != nil {
-		skip(fmt.Sprintf("tracefs not mounted and cannot mount it: %v", err))
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
+	t.Cleanup(cleanup)
+	return root
 }
 
 func readFile(t *testing.T, p string) string {
