@@ -31,6 +31,9 @@ type KernelTraceOptions struct {
 	Logger   *slog.Logger  // slog.Default() when nil
 }
 
+// instancePrefix names the exporter's tracefs instances: instancePrefix + pid.
+const instancePrefix = "ec_exporter."
+
 // kernelHistCommands are the commands with their own duration histogram (the rest
 // share "other"): GET_NEXT_EVENT is read on every EC interrupt (keyboard, sensors,
 // host events) and is the latency users feel. Each costs 10 series.
@@ -63,9 +66,6 @@ type KernelTrace struct {
 func NewKernelTrace(opts KernelTraceOptions) *KernelTrace {
 	if opts.Mounts == "" {
 		opts.Mounts = "/proc/self/mounts"
-	}
-	if opts.Instance == "" {
-		opts.Instance = "ec_exporter"
 	}
 	if opts.BufferKB == 0 {
 		opts.BufferKB = 64
@@ -148,7 +148,20 @@ func (k *KernelTrace) open() (*tracefs.Instance, *os.File, error) {
 			return nil, nil, err
 		}
 	}
-	in, err := tracefs.Open(root, k.opts.Instance, k.opts.BufferKB)
+	name := k.opts.Instance
+	if name == "" {
+		// One instance per process, so that two exporters never share one; those of
+		// runs that were killed before removing theirs go first.
+		removed, err := tracefs.RemoveStale(root, instancePrefix)
+		if len(removed) > 0 {
+			k.opts.Logger.Info("kernel-trace collector: removed tracefs instances of earlier runs", "instances", removed)
+		}
+		if err != nil {
+			k.opts.Logger.Warn("kernel-trace collector: could not remove tracefs instances of earlier runs", "err", err)
+		}
+		name = tracefs.PIDName(instancePrefix)
+	}
+	in, err := tracefs.Open(root, name, k.opts.BufferKB)
 	if err != nil {
 		return nil, nil, err
 	}

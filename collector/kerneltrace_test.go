@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -135,8 +136,8 @@ cros_ec_scrape_collector_success{collector="kernel_trace"} 0
 			if n := strings.Count(logs.String(), "\n"); n != 1 || !strings.Contains(logs.String(), tt.want) {
 				t.Fatalf("want one log line saying %q, got %d:\n%s", tt.want, n, logs.String())
 			}
-			if _, err := os.Stat(filepath.Join(fake, "instances", "ec_exporter")); !errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("instance left behind: %v", err)
+			if ents, _ := os.ReadDir(filepath.Join(fake, "instances")); len(ents) != 0 {
+				t.Fatalf("instance left behind: %v", ents[0].Name())
 			}
 		})
 	}
@@ -154,13 +155,26 @@ func TestKernelTraceRealTracefs(t *testing.T) {
 		t.Skipf("no tracefs: %v", err)
 	}
 	defer cleanup()
+	// A leftover of a killed run: named after a pid that no longer exists.
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(root, "instances", instancePrefix+strconv.Itoa(dead.Process.Pid))
+	if err := os.Mkdir(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(stale)
 	var logs testkit.LockedBuffer
-	name := fmt.Sprintf("ec_exporter_collector_test_%d", os.Getpid())
-	k := NewKernelTrace(KernelTraceOptions{Root: root, Instance: name, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	name := tracefs.PIDName(instancePrefix)
+	k := NewKernelTrace(KernelTraceOptions{Root: root, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	k.Start(context.Background())
 	hasEvents := true
 	if _, err := os.Stat(filepath.Join(root, "events", "cros_ec", "cros_ec_request_start")); err != nil {
 		hasEvents = false
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale instance of a dead run not removed: %v\n%s", err, logs.String())
 	}
 	ch := make(chan prometheus.Metric, 100)
 	err = k.Update(ch)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -25,8 +26,9 @@ const (
 
 // KernelThreadsOptions configure the kernel-threads collector.
 type KernelThreadsOptions struct {
-	ProcRoot string        // /proc when empty
-	SysRoot  string        // /sys when empty
+	Root     string        // tests: a directory holding proc/ and sys/ ("/" when empty)
+	ProcRoot string        // Root/proc when empty
+	SysRoot  string        // Root/sys when empty
 	Interval time.Duration // rescan period; 1m when 0
 	Logger   *slog.Logger  // slog.Default() when nil
 }
@@ -47,11 +49,14 @@ type KernelThreads struct {
 
 // NewKernelThreads returns the kernel-threads collector; Start scans.
 func NewKernelThreads(opts KernelThreadsOptions) *KernelThreads {
+	if opts.Root == "" {
+		opts.Root = "/"
+	}
 	if opts.ProcRoot == "" {
-		opts.ProcRoot = "/proc"
+		opts.ProcRoot = filepath.Join(opts.Root, "proc")
 	}
 	if opts.SysRoot == "" {
-		opts.SysRoot = "/sys"
+		opts.SysRoot = filepath.Join(opts.Root, "sys")
 	}
 	if opts.Interval <= 0 {
 		opts.Interval = time.Minute

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -234,4 +235,37 @@ func MountPoint() (string, func(), error) {
 		_ = syscall.Unmount(dir, syscall.MNT_DETACH)
 		os.Remove(dir)
 	}, nil
+}
+
+// PIDName returns the instance name prefix+"<pid>" for this process.
+func PIDName(prefix string) string { return prefix + strconv.Itoa(os.Getpid()) }
+
+// RemoveStale removes the instances named prefix+"<pid>" whose process no longer
+// exists (a run killed before it could remove its own) and returns their names.
+func RemoveStale(root, prefix string) ([]string, error) {
+	ents, err := os.ReadDir(filepath.Join(root, "instances"))
+	if err != nil {
+		return nil, fmt.Errorf("tracefs: list instances: %w", err)
+	}
+	var removed []string
+	var errs []error
+	for _, e := range ents {
+		pid, err := strconv.Atoi(strings.TrimPrefix(e.Name(), prefix))
+		if !strings.HasPrefix(e.Name(), prefix) || err != nil || pid <= 0 || alive(pid) {
+			continue
+		}
+		in := &Instance{Root: root, Name: e.Name(), Dir: filepath.Join(root, "instances", e.Name())}
+		if err := in.Remove(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, errors.Join(errs...)
+}
+
+// alive reports whether a process with this pid exists (EPERM: it does, not ours).
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

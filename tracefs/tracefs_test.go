@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -246,5 +247,35 @@ func TestOpenRejectsBadNames(t *testing.T) {
 		if _, err := Open(t.TempDir(), n, 0); err == nil {
 			t.Errorf("Open(%q): no error", n)
 		}
+	}
+}
+
+// TestRemoveStale leaves instances named after a dead and a live pid, and checks
+// that only the dead one is removed.
+func TestRemoveStale(t *testing.T) {
+	root := realRoot(t)
+	prefix := fmt.Sprintf("ec_exporter_rs%d.", os.Getpid())
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := prefix + strconv.Itoa(cmd.Process.Pid) // exited and reaped
+	live := PIDName(prefix)
+	for _, n := range []string{dead, live} {
+		in, err := Open(root, n, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Remove()
+	}
+	removed, err := RemoveStale(root, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 1 || removed[0] != dead {
+		t.Fatalf("removed %v, want [%s]", removed, dead)
+	}
+	if _, err := os.Stat(filepath.Join(root, "instances", live)); err != nil {
+		t.Fatalf("live instance removed: %v", err)
 	}
 }

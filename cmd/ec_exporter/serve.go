@@ -49,7 +49,11 @@ type ProbeFlags struct {
 
 // CollectorFlags switch collectors on and off (prefix "collector.").
 type CollectorFlags struct {
-	Kmsg bool `name:"kmsg" default:"true" negatable:"" help:"Count cros-ec driver errors from the kernel log (/dev/kmsg; needs CAP_SYSLOG when kernel.dmesg_restrict=1)."`
+	Kmsg              bool   `name:"kmsg" default:"true" negatable:"" help:"Count cros-ec driver errors from the kernel log (/dev/kmsg; needs CAP_SYSLOG when kernel.dmesg_restrict=1)."`
+	KernelTrace       bool   `name:"kernel-trace" default:"true" negatable:"" help:"Count every EC command the kernel sends, from the cros_ec trace events in a private tracefs instance (root, or see docs/privileges.md)."`
+	KernelTraceReplay string `name:"kernel-trace.replay" hidden:"" help:"Tests: replay recorded trace_pipe lines from this file every second instead of reading tracefs."`
+	KernelThreads     bool   `name:"kernel-threads" default:"true" negatable:"" help:"Report the kernel's cros_ec_spi real-time worker and SPI pump threads and their policy (/proc, /sys)."`
+	KernelThreadsRoot string `name:"kernel-threads.root" hidden:"" help:"Tests: read proc/ and sys/ under this directory instead of /."`
 }
 
 // ServeCmd probes the ECs in the background and serves the metrics.
@@ -156,6 +160,17 @@ func (s *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
 		k := collector.NewKmsg(collector.KmsgOptions{Logger: logger})
 		k.Start(ctx)
 		parts = append(parts, collector.Named{Name: "kmsg", U: k})
+	}
+	if s.Collector.KernelTrace {
+		kt := collector.NewKernelTrace(collector.KernelTraceOptions{Replay: s.Collector.KernelTraceReplay, Logger: logger})
+		kt.Start(ctx)
+		defer kt.Close()
+		parts = append(parts, collector.Named{Name: "kernel_trace", U: kt})
+	}
+	if s.Collector.KernelThreads {
+		kth := collector.NewKernelThreads(collector.KernelThreadsOptions{Root: s.Collector.KernelThreadsRoot, Logger: logger})
+		kth.Start(ctx)
+		parts = append(parts, collector.Named{Name: "kernel_threads", U: kth})
 	}
 	handler := s.handler(logger, collector.NewSet(logger, parts...))
 
