@@ -18,7 +18,7 @@ const FleetUID = "ec-comms-fleet"
 // the roll-ups are per job.
 func Fleet() (dashboard.Dashboard, error) {
 	const perDevice = `{` + selDevice + `}`
-	return numberPanels(newDashboard(FleetUID, "Fleet",
+	b := newDashboard(FleetUID, "Fleet",
 		"EC communication health across a fleet: devices down, devices not real-time, worst devices by failure ratio, failure ratio by firmware version and schedule delay. Needs the recording rules in alerts/recording.yml. Panels are documented in docs/dashboards.md.").
 		WithRow(dashboard.NewRowBuilder("Overview")).
 		WithPanel(statPanel("Devices", "ECs the exporters report (cros_ec_up series).", units.Short, steps("blue")).
@@ -60,7 +60,8 @@ func Fleet() (dashboard.Dashboard, error) {
 		WithPanel(timeSeries("EC reboots", "EC reboots (uptime going down) per interval across the fleet.", units.Short).
 			Min(0).
 			DrawStyle(common.GraphDrawStyleBars).
-			WithTarget(query("A", `sum by (job) (resets(cros_ec_uptime_seconds`+perDevice+`[$__rate_interval]))`, "{{job}}"))).
+			WithTarget(query("A", `sum by (job) (resets(cros_ec_uptime_seconds`+perDevice+`[$__rate_interval]))`, "{{job}}")))
+	return numberPanels(withKernelView(b).
 		WithRow(dashboard.NewRowBuilder("Native histograms (Prometheus with --enable-feature=native-histograms)").
 			Collapsed(true).
 			WithPanel(delayPanel("Schedule delay across the fleet (native)", "p99 and p99.9 of the schedule delay over all devices of each job, from native histograms.").
