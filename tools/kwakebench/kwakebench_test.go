@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ec-exporter/ec_exporter/tracefs"
+)
+
+// TestTraceMatching feeds the tracer kernel-format lines of one probe wake-up
+// (deadline 5.100000 s), a second switch-in (the thread blocked and ran again)
+// and a futex wake that is not a probe, and checks each measure.
+func TestTraceMatching(t *testing.T) {
+	tr := &tracer{tid: 42, probe: int64(100 * time.Millisecond)}
+	for _, l := range []string{
+		"       ec-worker-42      [000] .....     5.000020: hrtimer_start: hrtimer=00000000a1b2c3d4 function=hrtimer_wakeup expires=5100000000 softexpires=5100000000 mode=ABS",
+		"          <idle>-0       [000] d.h1.     5.100012: sched_waking: comm=ec-worker pid=42 prio=49 target_cpu=000",
+		"          <idle>-0       [000] d..2.     5.100030: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=ec-worker next_pid=42 next_prio=49",
+		"       ec-worker-42      [000] d..2.     5.100031: sched_switch: prev_comm=ec-worker prev_pid=42 prev_prio=49 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120",
+		"            sysmon-7     [001] d..2.     5.100040: sched_waking: comm=ec-worker pid=42 prio=49 target_cpu=000",
+		"          <idle>-0       [000] d..2.     5.100050: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=ec-worker next_pid=42 next_prio=49",
+		"       ec-worker-42      [000] .....     5.100100: hrtimer_start: hrtimer=00000000a1b2c3d4 function=hrtimer_wakeup expires=5123456789 softexpires=5123456789 mode=ABS",
+		"            other-9      [001] d..2.     5.110000: sched_waking: comm=ec-worker pid=42 prio=49 target_cpu=000",
+		"          <idle>-0       [000] d..2.     5.110005: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=ec-worker next_pid=42 next_prio=49",
+		"          <idle>-0       [000] d..2.     5.110006: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=other next_pid=9 next_prio=120",
+	} {
+		tr.handle([]byte(l))
+	}
+	us := func(n int) time.Duration { return time.Duration(n) * time.Microsecond }
+	check := func(name string, got, want []time.Duration) {
+		if len(got) != len(want) {
+			t.Errorf("%s = %v, want %v", name, got, want)
+			return
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Errorf("%s = %v, want %v", name, got, want)
+			}
+		}
+	}
+	check("deadline", tr.s.deadline, []time.Duration{us(30)})
+	check("final", tr.s.final, []time.Duration{us(50)})
+	check("probe waking", tr.s.probeWk, []time.Duration{us(18)})
+	check("all waking", tr.s.wake, []time.Duration{us(18), us(10), us(5)})
+}
+
+func TestNativeQuantile(t *testing.T) {
+	// Schema 3: bucket 8 is (1, 2^(1/8)] seconds; 10 observations in key -105 (≈ 100 µs).
+	h := nativeHist{schema: 3, count: 20, b: map[int]uint64{-106: 10, -105: 10}}
+	lo := func(k int) float64 { return pow(k - 1) }
+	p50 := h.quantile(0.5)
+	if want := time.Duration(pow(-106) * 1e9); p50 != want {
+		t.Errorf("p50 %v, want the top of bucket -106 %v", p50, want)
+	}
+	p75 := h.quantile(0.75).Seconds()
+	if mid := (lo(-105) + pow(-105)) / 2; p75 < mid*0.999 || p75 > mid*1.001 {
+		t.Errorf("p75 %v, want the middle of bucket -105 %v", p75, mid)
+	}
+	if (nativeHist{}).quantile(0.5) != 0 {
+		t.Error("empty histogram")
+	}
+	d := h.sub(nativeHist{count: 5, b: map[int]uint64{-106: 5}})
+	if d.count != 15 || d.b[-106] != 5 || d.b[-105] != 10 {
+		t.Errorf("sub: %+v", d)
+	}
+}
+
+func pow(k int) float64 {
+	v := 1.0
+	base := 1.0905077326652577 // 2^(1/8)
+	for i := 0; i > k; i-- {
+		v /= base
+	}
+	return v
+}
+
+func TestWorkerTID(t *testing.T) {
+	log := `time=2026-12-01T05:50:16.770Z level=INFO source=serve.go:151 msg="EC worker thread" policy=fifo priority=50 nice=0 cpus=1 memory_locked=true tid=11914`
+	if tid, ok := workerTID(log); !ok || tid != 11914 {
+		t.Fatalf("workerTID = %d %v", tid, ok)
+	}
+	if _, ok := workerTID("level=INFO msg=other tid=1"); ok {
+		t.Fatal("TID from another line")
+	}
+	if _, err := parse(nil); err == nil {
+		t.Fatal("no error without -exporter")
+	}
+}
+
+// TestShortRun measures the real exporter for two seconds on this machine's
+// tracefs and checks that every measure has samples (it asserts no timing).
+func TestShortRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the exporter")
+	}
+	if _, cleanup, err := tracefs.MountPoint(); err != nil || os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("tracefs and root are required under CI=true: %v (euid %d)", err, os.Geteuid())
+		}
+		t.Skipf("needs root and tracefs: %v", err)
+	} else {
+		cleanup()
+	}
+	bin := filepath.Join(t.TempDir(), "ec_exporter")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/ec_exporter")
+	build.Dir = "../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var out bytes.Buffer
+	if err := run([]string{"-exporter", bin, "-d", "2s"}, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	t.Log("\n" + out.String())
+	re := regexp.MustCompile(`(?m)^(exporter|kernel)[^\n]*?\s(\d+)\s+\S+µs\s+\S+µs$`)
+	rows := re.FindAllStringSubmatch(out.String(), -1)
+	if len(rows) != 5 {
+		t.Fatalf("%d measure rows, want 5:\n%s", len(rows), out.String())
+	}
+	for _, r := range rows {
+		if n, _ := strconv.Atoi(r[2]); n < 5 {
+			t.Errorf("too few samples (%d) in %q", n, strings.TrimSpace(r[0]))
+		}
+	}
+}

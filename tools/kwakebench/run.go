@@ -1,0 +1,138 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ec-exporter/ec_exporter/tracefs"
+)
+
+// run measures once and prints the comparison.
+func run(args []string, out io.Writer) error {
+	o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	d, err := time.ParseDuration(o.duration)
+	if err != nil || d <= 0 {
+		return fmt.Errorf("-d %q: want a positive duration such as 60s", o.duration)
+	}
+	probe, err := time.ParseDuration(o.probe)
+	if err != nil || probe <= 0 {
+		return fmt.Errorf("-wakeup-interval %q: want the exporter's --rt.wakeup-interval, e.g. 100ms", o.probe)
+	}
+	root, unmount, err := tracefs.MountPoint()
+	if err != nil {
+		return err
+	}
+	defer unmount()
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	argv := append([]string{"serve", "--ec.transport=sim", "--web.listen-address=" + addr}, strings.Fields(o.extra)...)
+	var logs lockedBuffer
+	cmd := exec.Command(o.exporter, argv...)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", o.exporter, err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var tid int
+	for end := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var ok bool
+		if tid, ok = workerTID(logs.String()); ok {
+			if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+				resp.Body.Close()
+				break
+			}
+		}
+		if time.Now().After(end) {
+			return fmt.Errorf("exporter not serving with a worker TID in its log within 20s:\n%s", logs.String())
+		}
+	}
+	tr, err := startTrace(root, tid, probe)
+	if err != nil {
+		return err
+	}
+	before, err := scrapeWakeup(addr)
+	if err != nil {
+		tr.stop()
+		return err
+	}
+	time.Sleep(d)
+	after, err := scrapeWakeup(addr)
+	if err2 := tr.stop(); err == nil {
+		err = err2
+	}
+	if err != nil {
+		return err
+	}
+	exp := after.sub(before)
+	tr.s.mu.Lock()
+	defer tr.s.mu.Unlock()
+	fmt.Fprintf(out, "ec_exporter %s, worker TID %d, %v, trace lines %d\n", strings.Join(argv, " "), tid, d, tr.s.lines)
+	fmt.Fprintf(out, "%-48s %8s %10s %10s\n", "measure", "samples", "p50", "p99")
+	row := func(name string, n int, p50, p99 time.Duration) {
+		fmt.Fprintf(out, "%-48s %8d %10s %10s\n", name, n, fmtDur(p50), fmtDur(p99))
+	}
+	row("exporter cros_ec_worker_wakeup_latency", int(exp.count), exp.quantile(0.5), exp.quantile(0.99))
+	row("kernel: deadline -> switch-in (probe wakes)", len(tr.s.deadline), q(tr.s.deadline, 0.5), q(tr.s.deadline, 0.99))
+	row("kernel: deadline -> last switch-in before sleep", len(tr.s.final), q(tr.s.final, 0.5), q(tr.s.final, 0.99))
+	row("kernel: waking -> switch-in (probe wakes)", len(tr.s.probeWk), q(tr.s.probeWk, 0.5), q(tr.s.probeWk, 0.99))
+	row("kernel: waking -> switch-in (all wakes)", len(tr.s.wake), q(tr.s.wake, 0.5), q(tr.s.wake, 0.99))
+	ratio := func(a, b time.Duration) string {
+		if b == 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f", float64(a)/float64(b))
+	}
+	fmt.Fprintf(out, "exporter / kernel deadline view: p50 %s, p99 %s\n",
+		ratio(exp.quantile(0.5), q(tr.s.deadline, 0.5)), ratio(exp.quantile(0.99), q(tr.s.deadline, 0.99)))
+	fmt.Fprintf(out, "exporter / kernel last switch-in: p50 %s, p99 %s\n",
+		ratio(exp.quantile(0.5), q(tr.s.final, 0.5)), ratio(exp.quantile(0.99), q(tr.s.final, 0.99)))
+	fmt.Fprintf(out, "exporter / kernel waking view:   p50 %s, p99 %s\n",
+		ratio(exp.quantile(0.5), q(tr.s.probeWk, 0.5)), ratio(exp.quantile(0.99), q(tr.s.probeWk, 0.99)))
+	return nil
+}
+
+// q is the nearest-rank quantile of s (sorted in place).
+func q(s []time.Duration, p float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	slices.Sort(s)
+	i := int(p*float64(len(s))+0.5) - 1
+	i = max(0, min(i, len(s)-1))
+	return s[i]
+}
+
+func fmtDur(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d)/1e3) }
+
+// lockedBuffer collects the exporter's output from its two pipes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
