@@ -64,6 +64,7 @@ func kthreadTree(t testing.TB, fixed bool) string {
 			t.Fatal(err)
 		}
 	}
+	stat(2, "kthreadd", 0, 0)
 	stat(310, "spi2", 50, 1)
 	if fixed {
 		stat(311, "cros_ec_spi_hig", 50, 1)

@@ -36,12 +36,12 @@ const instancePrefix = "ec_exporter."
 
 // kernelHistCommands are the commands with their own duration histogram (the rest
 // share "other"): GET_NEXT_EVENT is read on every EC interrupt (keyboard, sensors,
-// host events) and is the latency users feel. Each costs 10 series.
+// host events) and is the latency users feel. Each costs 6 series.
 var kernelHistCommands = []string{"get_next_event", "other"}
 
 // kernelHistBounds are the classic buckets of the kernel duration histogram, a
 // subset of hist.ClassicBounds (the native buckets keep full resolution).
-var kernelHistBounds = []float64{5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 5e-2, 2e-1}
+var kernelHistBounds = []float64{1e-3, 5e-3, 1e-2}
 
 // KernelTrace counts every EC command the kernel sends, from the cros_ec trace
 // events of a private tracefs instance, read continuously off the scrape path.

@@ -28,6 +28,7 @@ func fakeKthreadTree(t testing.TB, fixed bool) (proc, sys string) {
 			t.Fatal(err)
 		}
 	}
+	stat("2", "kthreadd", "2129984", "0", "0")
 	stat("310", "spi2", "2129984", "50", "1")
 	if fixed {
 		stat("311", "cros_ec_spi_hig", "2129984", "50", "1")

@@ -34,6 +34,10 @@ const (
 	pfKthread = 0x00200000
 )
 
+// ErrHidden is returned by Scan when /proc shows no kernel threads at all (mounted
+// with hidepid=invisible, or systemd's ProtectProc=invisible for a non-root user).
+var ErrHidden = errors.New("kthread: kernel threads are hidden in /proc (hidepid, or ProtectProc=invisible)")
+
 // Thread is a kernel thread as /proc/PID/stat shows it.
 type Thread struct {
 	PID      int
@@ -178,7 +182,7 @@ func Scan(procRoot, sysRoot string) ([]Device, error) {
 	if err != nil || len(devs) == 0 {
 		return nil, err
 	}
-	names := map[string]bool{WorkerName: true, WorkerComm: true}
+	names := map[string]bool{WorkerName: true, WorkerComm: true, "kthreadd": true}
 	for _, d := range devs {
 		if d.Controller != "" {
 			names[d.Controller] = true
@@ -187,6 +191,11 @@ func Scan(procRoot, sysRoot string) ([]Device, error) {
 	threads, err := KernelThreads(procRoot, names)
 	if err != nil {
 		return nil, err
+	}
+	if len(threads["kthreadd"]) == 0 {
+		// kthreadd (pid 2) always runs: not seeing it means /proc hides other users'
+		// processes, and a missing worker would be a false alarm.
+		return nil, fmt.Errorf("%w: no kthreadd in %s", ErrHidden, procRoot)
 	}
 	workers := append(threads[WorkerComm], threads[WorkerName]...)
 	sort.Slice(workers, func(i, j int) bool { return workers[i].PID < workers[j].PID })

@@ -1,6 +1,7 @@
 package kthread
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -165,6 +166,12 @@ func TestScanFakeTrees(t *testing.T) {
 			t.Fatalf("Scan = %v, %v", devs, err)
 		}
 	})
+	t.Run("kernel threads hidden (hidepid)", func(t *testing.T) {
+		proc, sys := fakeTree(t, []fakeThread{{4000, "bash", false, other, 0}}, map[string]string{"spi2.0": "spi2"})
+		if _, err := Scan(proc, sys); !errors.Is(err, ErrHidden) {
+			t.Fatalf("Scan = %v, want ErrHidden", err)
+		}
+	})
 	t.Run("unreadable proc", func(t *testing.T) {
 		_, sys := fakeTree(t, nil, map[string]string{"spi2.0": "spi2"})
 		if _, err := Scan(filepath.Join(t.TempDir(), "missing"), sys); err == nil {
@@ -280,6 +287,9 @@ func TestRealUserThreadDoesNotCount(t *testing.T) {
 		if root == "/proc" && (len(got["kthreadd"]) != 1 || !got["kthreadd"][0].Kernel) {
 			t.Errorf("real kthreadd not found as a kernel thread: %+v", got["kthreadd"])
 		}
+	}
+	if err := os.Symlink("/proc/2", filepath.Join(procPlus, "2")); err != nil { // kthreadd
+		t.Fatal(err)
 	}
 	// And through Scan with a cros-ec-spi device bound in a fake /sys.
 	_, sys := fakeTree(t, nil, map[string]string{"spi2.0": "spi2"})

@@ -26,6 +26,8 @@ func TestTraceMatching(t *testing.T) {
 		"       ec-worker-42      [000] d..2.     5.100031: sched_switch: prev_comm=ec-worker prev_pid=42 prev_prio=49 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120",
 		"            sysmon-7     [001] d..2.     5.100040: sched_waking: comm=ec-worker pid=42 prio=49 target_cpu=000",
 		"          <idle>-0       [000] d..2.     5.100050: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=ec-worker next_pid=42 next_prio=49",
+		"       ec-worker-42      [000] .....     5.100060: sys_exit: NR 202 = 0",
+		"       ec-worker-42      [000] .....     5.100070: sys_exit: NR 1 = 0",
 		"       ec-worker-42      [000] .....     5.100100: hrtimer_start: hrtimer=00000000a1b2c3d4 function=hrtimer_wakeup expires=5123456789 softexpires=5123456789 mode=ABS",
 		"            other-9      [001] d..2.     5.110000: sched_waking: comm=ec-worker pid=42 prio=49 target_cpu=000",
 		"          <idle>-0       [000] d..2.     5.110005: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=ec-worker next_pid=42 next_prio=49",
@@ -47,6 +49,7 @@ func TestTraceMatching(t *testing.T) {
 	}
 	check("deadline", tr.s.deadline, []time.Duration{us(30)})
 	check("final", tr.s.final, []time.Duration{us(50)})
+	check("to user", tr.s.toUser, []time.Duration{us(60)})
 	check("probe waking", tr.s.probeWk, []time.Duration{us(18)})
 	check("all waking", tr.s.wake, []time.Duration{us(18), us(10), us(5)})
 }
@@ -121,8 +124,8 @@ func TestShortRun(t *testing.T) {
 	t.Log("\n" + out.String())
 	re := regexp.MustCompile(`(?m)^(exporter|kernel)[^\n]*?\s(\d+)\s+\S+µs\s+\S+µs$`)
 	rows := re.FindAllStringSubmatch(out.String(), -1)
-	if len(rows) != 5 {
-		t.Fatalf("%d measure rows, want 5:\n%s", len(rows), out.String())
+	if len(rows) != 6 {
+		t.Fatalf("%d measure rows, want 6:\n%s", len(rows), out.String())
 	}
 	for _, r := range rows {
 		if n, _ := strconv.Atoi(r[2]); n < 5 {

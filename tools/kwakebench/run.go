@@ -89,6 +89,7 @@ func run(args []string, out io.Writer) error {
 	row("exporter cros_ec_worker_wakeup_latency", int(exp.count), exp.quantile(0.5), exp.quantile(0.99))
 	row("kernel: deadline -> switch-in (probe wakes)", len(tr.s.deadline), q(tr.s.deadline, 0.5), q(tr.s.deadline, 0.99))
 	row("kernel: deadline -> last switch-in before sleep", len(tr.s.final), q(tr.s.final, 0.5), q(tr.s.final, 0.99))
+	row("kernel: deadline -> syscall exit to user", len(tr.s.toUser), q(tr.s.toUser, 0.5), q(tr.s.toUser, 0.99))
 	row("kernel: waking -> switch-in (probe wakes)", len(tr.s.probeWk), q(tr.s.probeWk, 0.5), q(tr.s.probeWk, 0.99))
 	row("kernel: waking -> switch-in (all wakes)", len(tr.s.wake), q(tr.s.wake, 0.5), q(tr.s.wake, 0.99))
 	ratio := func(a, b time.Duration) string {
@@ -101,6 +102,8 @@ func run(args []string, out io.Writer) error {
 		ratio(exp.quantile(0.5), q(tr.s.deadline, 0.5)), ratio(exp.quantile(0.99), q(tr.s.deadline, 0.99)))
 	fmt.Fprintf(out, "exporter / kernel last switch-in: p50 %s, p99 %s\n",
 		ratio(exp.quantile(0.5), q(tr.s.final, 0.5)), ratio(exp.quantile(0.99), q(tr.s.final, 0.99)))
+	fmt.Fprintf(out, "exporter / kernel syscall exit:  p50 %s, p99 %s\n",
+		ratio(exp.quantile(0.5), q(tr.s.toUser, 0.5)), ratio(exp.quantile(0.99), q(tr.s.toUser, 0.99)))
 	fmt.Fprintf(out, "exporter / kernel waking view:   p50 %s, p99 %s\n",
 		ratio(exp.quantile(0.5), q(tr.s.probeWk, 0.5)), ratio(exp.quantile(0.99), q(tr.s.probeWk, 0.99)))
 	return nil

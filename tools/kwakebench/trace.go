@@ -19,6 +19,7 @@ type samples struct {
 	deadline []time.Duration // hrtimer expires → sched_switch in, probe timer wake-ups
 	probeWk  []time.Duration // sched_waking → sched_switch in, the same probe wake-ups
 	final    []time.Duration // hrtimer expires → the last switch-in before the thread sleeps again
+	toUser   []time.Duration // hrtimer expires → the sleeping syscall returns to user space
 	lines    int
 }
 
@@ -34,6 +35,7 @@ type tracer struct {
 	waking  int64 // latest sched_waking of the thread, or 0
 	probeAt int64 // the probe deadline being followed, or 0
 	lastIn  int64 // the latest switch-in after probeAt
+	exited  bool  // the syscall exit after probeAt was recorded
 }
 
 // startTrace creates the instance, enables the three events filtered to tid and reads.
@@ -51,6 +53,7 @@ func startTrace(root string, tid int, probe time.Duration) (*tracer, error) {
 		{"timer", "hrtimer_start", fmt.Sprintf("common_pid == %d", tid)},
 		{"sched", "sched_waking", fmt.Sprintf("pid == %d", tid)},
 		{"sched", "sched_switch", fmt.Sprintf("next_pid == %d", tid)},
+		{"raw_syscalls", "sys_exit", fmt.Sprintf("common_pid == %d", tid)},
 	} {
 		if err := in.Enable(ev.sys, ev.name); err != nil {
 			in.Remove()
@@ -109,6 +112,13 @@ func (t *tracer) handle(line []byte) {
 				t.expires = e
 			}
 		}
+	case "sys_exit":
+		// The first syscall exit after a probe wake-up is the sleep (futex or
+		// clock_nanosleep) returning to user space, just before the exporter reads its clock.
+		if l.PID == t.tid && t.probeAt != 0 && !t.exited {
+			t.s.toUser = append(t.s.toUser, time.Duration(ts-t.probeAt))
+			t.exited = true
+		}
 	case "sched_waking":
 		if pid, ok := field(l.Body, " pid="); ok && pid == int64(t.tid) {
 			t.waking = ts
@@ -128,7 +138,7 @@ func (t *tracer) handle(line []byte) {
 		if t.expires > 0 && t.waking >= t.expires-int64(time.Microsecond) && t.expires%t.probe == 0 && ts >= t.expires {
 			t.s.deadline = append(t.s.deadline, time.Duration(ts-t.expires))
 			t.s.probeWk = append(t.s.probeWk, wake)
-			t.probeAt, t.lastIn = t.expires, ts
+			t.probeAt, t.lastIn, t.exited = t.expires, ts, false
 			t.expires = 0 // only the first switch-in after the deadline is its wake-up
 		}
 		t.waking = 0
