@@ -113,28 +113,26 @@ func (k *KernelTrace) Start(ctx context.Context) {
 		go k.replay(ctx)
 		return
 	}
-	in, pipe, err := k.open()
-	if err != nil {
-		k.fail(err)
-		close(k.finished)
-		return
-	}
-	if in.Reused {
-		k.opts.Logger.Info("kernel-trace collector: reusing the tracefs instance a previous run left behind", "instance", in.Dir)
-	}
-	go func() {
-		<-ctx.Done()
-		pipe.Close() // ends the blocked read
-	}()
+	// Set up off the caller's path: serve starts its listener without waiting for tracefs.
 	go func() {
 		defer close(k.finished)
-		err := tracefs.Follow(pipe, k.handle)
+		in, pipe, err := k.open()
+		if err != nil {
+			k.fail(err)
+			return
+		}
+		if in.Reused {
+			k.opts.Logger.Info("kernel-trace collector: reusing the tracefs instance a previous run left behind", "instance", in.Dir)
+		}
+		stop := context.AfterFunc(ctx, func() { pipe.Close() }) // ends the blocked read
+		defer stop()
+		err = tracefs.Follow(pipe, k.handle)
 		if err != nil && ctx.Err() == nil {
 			k.fail(err)
 		}
 		pipe.Close()
 		if err := in.Remove(); err != nil {
-			k.opts.Logger.Warn("kernel-trace collector: could not remove the tracefs instance; the next start reuses it", "err", err)
+			k.opts.Logger.Warn("kernel-trace collector: could not remove the tracefs instance; the next start removes it", "err", err)
 		}
 	}()
 }

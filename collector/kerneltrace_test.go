@@ -173,6 +173,14 @@ func TestKernelTraceRealTracefs(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "events", "cros_ec", "cros_ec_request_start")); err != nil {
 		hasEvents = false
 	}
+	// Set-up runs in the background: wait until the collector has failed or created its instance.
+	testkit.Eventually(t, "the collector set up or failed", 10*time.Second, func() bool {
+		if hasEvents {
+			_, err := os.Stat(filepath.Join(root, "instances", name))
+			return err == nil
+		}
+		return k.Update(make(chan prometheus.Metric, 100)) != nil
+	})
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("stale instance of a dead run not removed: %v\n%s", err, logs.String())
 	}
