@@ -58,6 +58,7 @@ type KernelTrace struct {
 	lostN    uint64
 	events   uint64
 	err      error
+	ready    bool // the events are being read (set-up done)
 	stop     context.CancelFunc
 	finished chan struct{}
 }
@@ -110,6 +111,7 @@ func NewKernelTrace(opts KernelTraceOptions) *KernelTrace {
 func (k *KernelTrace) Start(ctx context.Context) {
 	ctx, k.stop = context.WithCancel(ctx)
 	if k.opts.Replay != "" {
+		k.setReady()
 		go k.replay(ctx)
 		return
 	}
@@ -121,6 +123,7 @@ func (k *KernelTrace) Start(ctx context.Context) {
 			k.fail(err)
 			return
 		}
+		k.setReady()
 		if in.Reused {
 			k.opts.Logger.Info("kernel-trace collector: reusing the tracefs instance a previous run left behind", "instance", in.Dir)
 		}
@@ -136,6 +139,15 @@ func (k *KernelTrace) Start(ctx context.Context) {
 		}
 	}()
 }
+
+func (k *KernelTrace) setReady() {
+	k.mu.Lock()
+	k.ready = true
+	k.mu.Unlock()
+}
+
+// errSettingUp is returned by Update until the events are being read.
+var errSettingUp = fmt.Errorf("%w: setting up the tracefs instance", ErrTraceUnavailable)
 
 // open finds tracefs, creates the instance and enables the two cros_ec events.
 func (k *KernelTrace) open() (*tracefs.Instance, *os.File, error) {
@@ -257,12 +269,15 @@ func (k *KernelTrace) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Update sends the counters and histograms; ErrTraceUnavailable (with the reason)
-// when the events cannot be read.
+// when the events cannot be read, or are not read yet.
 func (k *KernelTrace) Update(ch chan<- prometheus.Metric) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.err != nil {
 		return k.err
+	}
+	if !k.ready {
+		return errSettingUp
 	}
 	for key, n := range k.counts {
 		ch <- prometheus.MustNewConstMetric(k.commands, prometheus.CounterValue, float64(n),
