@@ -17,7 +17,7 @@ import (
 )
 
 // recordedTrace holds cros_ec trace_pipe lines in the kernel's format.
-const recordedTrace = "../collector/testdata/kerneltrace.trace"
+const recordedTrace = "../ectrace/testdata/chromebook.trace"
 
 // kernelViewNames returns the series the kernel-trace and kernel-threads
 // collectors expose on a host with a cros_ec driver and a cros-ec-spi device

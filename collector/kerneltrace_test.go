@@ -20,10 +20,10 @@ import (
 	"github.com/prometheus/common/expfmt"
 )
 
-// replayTrace runs the kernel-trace collector over testdata/kerneltrace.trace once.
+// replayTrace runs the kernel-trace collector over ../ectrace/testdata/chromebook.trace once.
 func replayTrace(t testing.TB) (*KernelTrace, *prometheus.Registry) {
 	t.Helper()
-	k := NewKernelTrace(KernelTraceOptions{Replay: "testdata/kerneltrace.trace", Every: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	k := NewKernelTrace(KernelTraceOptions{Replay: "../ectrace/testdata/chromebook.trace", Every: time.Hour, Logger: slog.New(slog.DiscardHandler)})
 	ctx, cancel := context.WithCancel(context.Background())
 	k.Start(ctx)
 	t.Cleanup(func() { cancel(); k.Close() })
