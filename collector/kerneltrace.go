@@ -24,7 +24,7 @@ var ErrTraceUnavailable = errors.New("kernel trace unavailable")
 type KernelTraceOptions struct {
 	Mounts   string        // /proc/self/mounts when empty: where to find tracefs
 	Root     string        // the tracefs mount point; found from Mounts when empty
-	Instance string        // "ec_exporter" when empty: the instance under instances/
+	Instance string        // the instance under instances/; "ec_exporter.<pid>" when empty (those of dead runs are removed)
 	BufferKB int           // per-CPU ring buffer of the instance; 64 when 0
 	Replay   string        // tests: read recorded trace_pipe lines from this file instead, again every Every
 	Every    time.Duration // replay period; 1s when 0
