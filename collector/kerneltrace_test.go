@@ -219,8 +219,8 @@ func TestKernelViewSeriesBudget(t *testing.T) {
 	kmsg := 2*int(numKinds) + 1 + 2
 	total := ec + kmsg + kernel
 	t.Logf("series: %d EC collector, %d kernel log, %d kernel trace and threads, %d total", ec, kmsg, kernel, total)
-	if kernel != 31 {
-		t.Errorf("kernel view series %d, docs/metrics.md says 31 (24 + 2 + 5)", kernel)
+	if kernel != 27 {
+		t.Errorf("kernel view series %d, docs/metrics.md says 27 (20 + 2 + 5)", kernel)
 	}
 	if total > 200 {
 		t.Fatalf("%d series per host, budget 200", total)
