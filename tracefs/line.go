@@ -128,11 +128,11 @@ func parseTime(b []byte) (time.Duration, bool) {
 	if dot <= 0 || dot == len(b)-1 || len(b)-dot-1 > 9 {
 		return 0, false
 	}
-	sec, ok := atoi(b[:dot])
+	sec, ok := atoi64(b[:dot])
 	if !ok || sec > 1<<33 {
 		return 0, false
 	}
-	frac, ok := atoi(b[dot+1:])
+	frac, ok := atoi64(b[dot+1:])
 	if !ok {
 		return 0, false
 	}
@@ -142,17 +142,26 @@ func parseTime(b []byte) (time.Duration, bool) {
 	return time.Duration(sec)*time.Second + time.Duration(frac), true
 }
 
-// atoi parses a non-empty run of at most 18 ASCII digits.
+// atoi parses a non-empty run of ASCII digits up to 2^31-1 (pids, CPUs).
 func atoi(b []byte) (int, bool) {
+	n, ok := atoi64(b)
+	if !ok || n > 1<<31-1 {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// atoi64 parses a non-empty run of at most 18 ASCII digits.
+func atoi64(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 18 {
 		return 0, false
 	}
-	n := 0
+	var n int64
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		n = n*10 + int(c-'0')
+		n = n*10 + int64(c-'0')
 	}
 	return n, true
 }
