@@ -121,6 +121,22 @@ func checkDashboard(t *testing.T, root string, s store, site string, base int) {
 		},
 		"EC reboots": func(_ panelQuery, ss []sample) error { return equal(ss, 0) },
 	}
+	// Kernel view: the simulated fleet runs on a machine without a cros_ec driver or a
+	// cros-ec-spi device, so there is no kernel trace or kernel worker to ship.
+	noKernel := func(_ panelQuery, ss []sample) error {
+		raw, err := query(site, "{__name__=~\"cros_ec_kernel_worker_info|cros_ec_kernel_commands_total\"}")
+		if err != nil {
+			return err
+		}
+		if len(ss) != 0 || len(raw) != 0 {
+			return fmt.Errorf("central %v, site %v: want both empty", ss, raw)
+		}
+		return nil
+	}
+	checks["cros-ec-spi devices by real-time fix"] = func(_ panelQuery, ss []sample) error { return equal(ss, 0) }
+	checks["Kernel EC failure ratio, with vs without the fix"] = noKernel
+	checks["Kernel EC command duration p99"] = noKernel
+	checks["Kernel EC commands by result"] = noKernel
 	checks["Devices down over time"] = checks["Devices down"]
 	checks["Worst devices by failure ratio over time"] = checks["Worst devices by failure ratio"]
 	for _, pq := range fleetQueries(t, root) {
