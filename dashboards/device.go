@@ -60,9 +60,9 @@ func Device() (dashboard.Dashboard, error) {
 			Min(0).
 			WithTarget(query("A", `sum by (instance, device, command) (rate(cros_ec_command_retries_total{`+selDevice+`}[$__rate_interval]))`, "{{instance}} {{device}} {{command}}"))).
 		WithRow(dashboard.NewRowBuilder("Transfer latency")).
-		WithPanel(heatmapPanel("Transfer duration", "Start of transfer to verified response, classic buckets of cros_ec_transfer_duration_seconds (all commands).").
+		WithPanel(heatmapPanel("Transfer duration", "Start of transfer to verified response of the successful transfers (failures are in the failure panels), classic buckets of cros_ec_transfer_duration_seconds.").
 			WithTarget(heatmapQuery("A", `sum by (le) (rate(cros_ec_transfer_duration_seconds_bucket{`+selDevice+`}[$__rate_interval]))`))).
-		WithPanel(delayPanel("Transfer duration quantiles", "p50, p99 and max (upper bound of the highest bucket hit) of the transfer duration; the dashed red line is the EC's 8 ms budget from CS assertion to the end of a transfer.").
+		WithPanel(delayPanel("Transfer duration quantiles", "p50, p99 and max (upper bound of the highest bucket hit) of the duration of successful transfers; the dashed red line is the EC's 8 ms budget from CS assertion to the end of a transfer.").
 			WithTarget(query("A", quantile("0.5", "cros_ec_transfer_duration_seconds", selDevice, "instance, device"), "p50 {{instance}} {{device}}")).
 			WithTarget(query("B", quantile("0.99", "cros_ec_transfer_duration_seconds", selDevice, "instance, device"), "p99 {{instance}} {{device}}")).
 			WithTarget(query("C", quantile("1", "cros_ec_transfer_duration_seconds", selDevice, "instance, device"), "max {{instance}} {{device}}"))).

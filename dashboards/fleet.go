@@ -29,7 +29,7 @@ func Fleet() (dashboard.Dashboard, error) {
 			WithTarget(query("A", `sum(job:cros_ec_worker_not_realtime:count{`+selJob+`})`, "not real-time"))).
 		WithPanel(statPanel("Fleet failure ratio", "Failed share of all host commands in the fleet over the last 5 minutes.", units.PercentUnit, steps("green", 0.01, "yellow", 0.05, "red")).
 			Decimals(3).
-			WithTarget(query("A", `sum(job:cros_ec_command_failures:ratio_rate5m{`+selJob+`})`, "failure ratio"))).
+			WithTarget(query("A", `sum(job_instance_device:cros_ec_command_failures:rate5m{`+selJob+`}) / sum(job_instance_device:cros_ec_commands:rate5m{`+selJob+`})`, "failure ratio"))).
 		WithPanel(timeSeries("Devices down over time", "Number of ECs whose latest probe failed, per job.", units.Short).
 			Min(0).
 			WithTarget(query("A", `sum by (job) (job:cros_ec_up:count{`+selJob+`}) - sum by (job) (job:cros_ec_up:sum{`+selJob+`})`, "{{job}}"))).
