@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -17,7 +16,6 @@ import (
 	"github.com/ec-exporter/ec_exporter/tracefs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/common/expfmt"
 )
 
 // replayTrace runs the kernel-trace collector over ../ectrace/testdata/chromebook.trace once.
@@ -37,36 +35,10 @@ func replayTrace(t testing.TB) (*KernelTrace, *prometheus.Registry) {
 // and compares the metrics with testdata/kerneltrace.golden.
 func TestKernelTraceGolden(t *testing.T) {
 	_, reg := replayTrace(t)
+	testkit.GoldenMetrics(t, reg, filepath.Join("testdata", "kerneltrace.golden"), *update, "cros_ec_scrape_collector_duration_seconds")
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	var names []string
-	for _, mf := range mfs {
-		if mf.GetName() == "cros_ec_scrape_collector_duration_seconds" {
-			continue
-		}
-		names = append(names, mf.GetName())
-		if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path := filepath.Join("testdata", "kerneltrace.golden")
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := testutil.GatherAndCompare(reg, bytes.NewReader(want), names...); err != nil {
-		t.Fatal(err)
-	}
-	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
-		t.Fatalf("lint: %v %v", problems, err)
 	}
 	// The native buckets are complete even though the classic ones are coarse.
 	for _, mf := range mfs {

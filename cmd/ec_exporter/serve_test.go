@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"io"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/ec-exporter/ec_exporter/collector"
@@ -173,38 +171,8 @@ func simRegistry(t testing.TB, extra ...string) (*prometheus.Registry, *ectest.T
 // Left out: the EC's own uptime (the simulator's wall clock) and scrape durations.
 func TestSimGolden(t *testing.T) {
 	reg, _ := simRegistry(t)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	var buf bytes.Buffer
-	for _, mf := range mfs {
-		switch mf.GetName() {
-		case "cros_ec_uptime_seconds", "cros_ec_scrape_collector_duration_seconds":
-			continue
-		}
-		names = append(names, mf.GetName())
-		if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path := filepath.Join("testdata", "serve-sim.golden")
-	if *updateGolden {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := testutil.GatherAndCompare(reg, bytes.NewReader(want), names...); err != nil {
-		t.Fatal(err)
-	}
-	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
-		t.Fatalf("lint: %v %v", problems, err)
-	}
+	testkit.GoldenMetrics(t, reg, filepath.Join("testdata", "serve-sim.golden"), *updateGolden,
+		"cros_ec_uptime_seconds", "cros_ec_scrape_collector_duration_seconds")
 	if got := testutil.CollectAndCount(collectorFromGatherer{reg}, "cros_ec_uptime_seconds"); got != 1 {
 		t.Fatalf("cros_ec_uptime_seconds series: %d", got)
 	}
