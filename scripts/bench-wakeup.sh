@@ -9,6 +9,7 @@
 # Usage: scripts/bench-wakeup.sh [SECONDS per case, default 60] [OUTDIR] [CASES]
 #   CASES default "cpu/confined cpu/unconfined cpu+disk/confined cpu+disk/unconfined"
 #   EXPORTER=path/to/ec_exporter uses that binary instead of building this tree's.
+#   CT_ARGS="-a 1" adds arguments to cyclictest (e.g. pin it where the confined worker runs).
 #   TRACE=1 also records, in tracefs, the worker thread's sched_waking, sched_switch and syscalls and
 #   uprobes on the Go runtime's exitsyscall path (<case>-trace.txt), and prints where each wake-up's
 #   time goes (wakeupbench trace). The uprobes cost a few µs per wake-up: compare tails without TRACE.
@@ -101,7 +102,7 @@ for c in $CASES; do
 		echo 1 >"$T/tracing_on"
 	fi
 	"$OUT/wakeupbench" -url "http://$ADDR/metrics" -case "load $load, runtime $conf ($(date -u +%T))" -save "$OUT/$n-cyclictest.txt" \
-		-- cyclictest -m -p50 -i1000 -h20000 -q -D"${D}s" | tee "$OUT/$n-report.md"
+		-- cyclictest -m -p50 -i1000 -h20000 -q ${CT_ARGS:-} -D"${D}s" | tee "$OUT/$n-report.md"
 	if [[ -n ${TRACE:-} ]]; then
 		echo 0 >"$T/tracing_on"
 		cp "$T/trace" "$OUT/$n-trace.txt"
