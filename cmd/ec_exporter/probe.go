@@ -17,8 +17,9 @@ import (
 
 // ProbeCmd runs each read-only host command once and prints the answers, like ectool.
 type ProbeCmd struct {
-	Conn ConnFlags `embed:""`
-	JSON bool      `name:"json" help:"Print JSON (stable keys) instead of text."`
+	Conn    ConnFlags     `embed:""`
+	JSON    bool          `name:"json" help:"Print JSON (stable keys) instead of text."`
+	Timeout time.Duration `name:"timeout" default:"10s" help:"Give up when opening and asking the ECs takes longer than this (an EC or driver stuck in the kernel)."`
 }
 
 // Run probes every EC the flags name; it fails when an EC cannot be reached or a
@@ -102,14 +103,38 @@ type probeReport struct {
 }
 
 func (c *ProbeCmd) run(out io.Writer) error {
-	devs, err := c.Conn.openAll()
-	if err != nil {
-		return fmt.Errorf("probe: %w", err)
+	if c.Timeout <= 0 {
+		return fmt.Errorf("probe: --timeout must be above 0, got %v", c.Timeout)
 	}
-	defer closeAll(devs)
-	reports := make([]*probeReport, 0, len(devs))
-	for _, d := range devs {
-		reports = append(reports, probeDevice(d))
+	// The EC I/O runs on its own goroutine: a transfer stuck in the kernel cannot be
+	// cancelled, so on timeout it is abandoned (the process exits after this returns).
+	type result struct {
+		reports []*probeReport
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		devs, err := c.Conn.openAll()
+		if err != nil {
+			done <- result{err: fmt.Errorf("probe: %w", err)}
+			return
+		}
+		defer closeAll(devs)
+		reports := make([]*probeReport, 0, len(devs))
+		for _, d := range devs {
+			reports = append(reports, probeDevice(d))
+		}
+		done <- result{reports: reports}
+	}()
+	var reports []*probeReport
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return r.err
+		}
+		reports = r.reports
+	case <-time.After(c.Timeout):
+		return fmt.Errorf("probe: no answer within --timeout=%v: the EC or its driver is stuck (see dmesg | grep -i cros)", c.Timeout)
 	}
 	if c.JSON {
 		enc := json.NewEncoder(out)

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ec-exporter/ec_exporter/ec"
 	"github.com/ec-exporter/ec_exporter/ecsim"
@@ -258,5 +260,19 @@ func TestOpenDevicesRetryFlags(t *testing.T) {
 	p := devs[0].RetryPolicy()
 	if p.InProgressPolls != 7 || p.NotReadyRetries != 0 || p.InProgressDelay.Milliseconds() != 2 {
 		t.Errorf("policy %+v", p)
+	}
+}
+
+// TestProbeGivesUpOnAStuckEC: a transfer stuck in the kernel ends probe with an error
+// after --timeout, not a hang.
+func TestProbeGivesUpOnAStuckEC(t *testing.T) {
+	c := parseProbe(t, "--ec.transport=sim", "--sim.fault.hang=1", "--sim.fault.hang-for=1m", "--timeout=300ms")
+	start := time.Now()
+	err := c.run(io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "no answer within --timeout=300ms") {
+		t.Fatalf("err = %v, want the timeout", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("gave up after %v", took)
 	}
 }
