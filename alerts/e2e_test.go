@@ -111,6 +111,44 @@ func shortFor(rules, d string) string {
 	return regexp.MustCompile(`(?m)^(\s+for:)\s*\S+\s*$`).ReplaceAllString(rules, "${1} "+d)
 }
 
+// alert is one entry of Prometheus' /api/v1/alerts.
+type alert struct {
+	Labels map[string]string `json:"labels"`
+	State  string            `json:"state"`
+	Value  string            `json:"value"`
+}
+
+// alerts returns the active (pending and firing) alerts.
+func (p *prometheusServer) alerts(t *testing.T) []alert {
+	t.Helper()
+	var data struct {
+		Alerts []alert `json:"alerts"`
+	}
+	if err := p.get("/api/v1/alerts", nil, &data); err != nil {
+		t.Fatal(err)
+	}
+	return data.Alerts
+}
+
+// scrapeConfig is a Prometheus configuration that scrapes and evaluates every second, one
+// job per "name=target,target…" entry, with the rule files given.
+func scrapeConfig(ruleFiles []string, jobs ...string) string {
+	var b strings.Builder
+	if len(ruleFiles) > 0 {
+		fmt.Fprintf(&b, "rule_files: [%s]\n", strings.Join(ruleFiles, ", "))
+	}
+	b.WriteString("global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\nscrape_configs:\n")
+	for _, j := range jobs {
+		name, targets, _ := strings.Cut(j, "=")
+		quoted := strings.Split(targets, ",")
+		for i, t := range quoted {
+			quoted[i] = fmt.Sprintf("%q", t)
+		}
+		fmt.Fprintf(&b, "  - job_name: %s\n    static_configs:\n      - targets: [%s]\n", name, strings.Join(quoted, ", "))
+	}
+	return b.String()
+}
+
 // shortRules returns the shipped rule files by name with every for: shortened to d.
 func shortRules(t *testing.T, d string) map[string]string {
 	t.Helper()
@@ -147,18 +185,8 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 	exporter := startExporter(t, "--sim.fault.timeout=0.3", "--sim.fault.reboot-every=8s", "--sim.fault.reboot-silence=1s")
 
 	files := shortRules(t, "2s")
-	scrapeCfg := fmt.Sprintf(`
-global:
-  scrape_interval: 1s
-  scrape_timeout: 900ms
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: cros_ec
-    static_configs:
-      - targets: [%q]
-`, exporter)
-	classic := startPrometheus(t, promBin, "rule_files: [recording.yml, alerts.yml]\n"+scrapeCfg, files)
-	native := startPrometheus(t, promBin, scrapeCfg, nil, "--enable-feature=native-histograms")
+	classic := startPrometheus(t, promBin, scrapeConfig(RuleFiles(), "cros_ec="+exporter), files)
+	native := startPrometheus(t, promBin, scrapeConfig(nil, "cros_ec="+exporter), nil, "--enable-feature=native-histograms")
 
 	// The failure-ratio alert fires (30 % > 5 %: critical; > 1 %: warning),
 	// and so does the reset alert.
@@ -166,17 +194,7 @@ scrape_configs:
 	fired := map[string]bool{}
 	want := []string{"CrosEcCommandFailureRatioHigh/warning", "CrosEcCommandFailureRatioHigh/critical", "CrosEcResetDetected/warning"}
 	for len(fired) < len(want) {
-		var data struct {
-			Alerts []struct {
-				Labels map[string]string `json:"labels"`
-				State  string            `json:"state"`
-				Value  string            `json:"value"`
-			} `json:"alerts"`
-		}
-		if err := classic.get("/api/v1/alerts", nil, &data); err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range data.Alerts {
+		for _, a := range classic.alerts(t) {
 			key := a.Labels["alertname"] + "/" + a.Labels["severity"]
 			if a.State == "firing" && slices.Contains(want, key) && !fired[key] {
 				fired[key] = true

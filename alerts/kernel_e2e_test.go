@@ -111,30 +111,12 @@ func TestKernelViewEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prom := startPrometheus(t, promBin, fmt.Sprintf(`
-rule_files: [alerts.yml]
-global:
-  scrape_interval: 1s
-  scrape_timeout: 900ms
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: cros_ec
-    static_configs:
-      - targets: [%q, %q]
-`, fixed, unfixed), map[string]string{"alerts.yml": shortFor(string(rules), "2s")})
+	prom := startPrometheus(t, promBin, scrapeConfig([]string{"alerts.yml"}, "cros_ec="+fixed+","+unfixed),
+		map[string]string{"alerts.yml": shortFor(string(rules), "2s")})
 
 	deadline := start.Add(60 * time.Second)
 	for fired := false; !fired; {
-		var data struct {
-			Alerts []struct {
-				Labels map[string]string `json:"labels"`
-				State  string            `json:"state"`
-			} `json:"alerts"`
-		}
-		if err := prom.get("/api/v1/alerts", nil, &data); err != nil {
-			t.Fatal(err)
-		}
-		for _, a := range data.Alerts {
+		for _, a := range prom.alerts(t) {
 			if a.Labels["alertname"] != "CrosEcKernelWorkerNotRealTime" {
 				continue
 			}

@@ -1,7 +1,6 @@
 package alerts
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -37,10 +36,9 @@ func TestRunbookCauses(t *testing.T) {
 			addr: startExporter(t, "--rt.policy=other", "--no-collector.kmsg")},
 	}
 	files := shortRules(t, "2s")
-	var cfg strings.Builder
-	cfg.WriteString("rule_files: [recording.yml, alerts.yml]\nglobal:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n  evaluation_interval: 1s\nscrape_configs:\n")
+	var jobs []string
 	for _, c := range cases {
-		fmt.Fprintf(&cfg, "  - job_name: %s\n    static_configs:\n      - targets: [%q]\n", c.job, c.addr)
+		jobs = append(jobs, c.job+"="+c.addr)
 	}
 	// A scrape target under a cros_ec job that is not ec_exporter (another program on
 	// the port): the runbook's cause of CrosEcProbeMissing.
@@ -48,10 +46,10 @@ func TestRunbookCauses(t *testing.T) {
 		_, _ = w.Write([]byte("# TYPE some_other_exporter_up gauge\nsome_other_exporter_up 1\n"))
 	}))
 	t.Cleanup(other.Close)
-	fmt.Fprintf(&cfg, "  - job_name: cros_ec_not_the_exporter\n    static_configs:\n      - targets: [%q]\n", strings.TrimPrefix(other.URL, "http://"))
+	jobs = append(jobs, "cros_ec_not_the_exporter="+strings.TrimPrefix(other.URL, "http://"))
 	cases = append(cases, struct{ job, alert, cause, addr string }{job: "cros_ec_not_the_exporter", alert: "CrosEcProbeMissing", cause: "not ec_exporter"})
 
-	prom := startPrometheus(t, promBin, cfg.String(), files)
+	prom := startPrometheus(t, promBin, scrapeConfig(RuleFiles(), jobs...), files)
 	for _, c := range cases {
 		if !strings.Contains(runbook[c.alert], c.cause) {
 			t.Errorf("the runbook of %s does not name the cause %q this test drives", c.alert, c.cause)
@@ -88,17 +86,8 @@ func TestRunbookCauses(t *testing.T) {
 // firingByJob returns the firing alerts' names per job.
 func firingByJob(t *testing.T, p *prometheusServer) map[string]map[string]bool {
 	t.Helper()
-	var data struct {
-		Alerts []struct {
-			Labels map[string]string `json:"labels"`
-			State  string            `json:"state"`
-		} `json:"alerts"`
-	}
-	if err := p.get("/api/v1/alerts", nil, &data); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]map[string]bool{}
-	for _, a := range data.Alerts {
+	for _, a := range p.alerts(t) {
 		if a.State != "firing" {
 			continue
 		}
