@@ -135,9 +135,12 @@ func Lookup(name string) (Command, bool) {
 }
 
 // Probed returns the entries the background prober sends (every class but OnDemand).
-func Probed() []Command {
+func Probed() []Command { return probed(Commands) }
+
+// probed returns the entries of cmds that are not OnDemand.
+func probed(cmds []Command) []Command {
 	var out []Command
-	for _, c := range Commands {
+	for _, c := range cmds {
 		if c.Class != OnDemand {
 			out = append(out, c)
 		}

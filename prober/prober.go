@@ -55,13 +55,7 @@ func (c *Config) fill() error {
 	if c.Commands == nil {
 		c.Commands = Commands
 	}
-	var probed []Command
-	for _, cmd := range c.Commands {
-		if cmd.Class != OnDemand {
-			probed = append(probed, cmd)
-		}
-	}
-	c.Commands = probed
+	c.Commands = probed(c.Commands)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
