@@ -134,10 +134,7 @@ func Lookup(name string) (Command, bool) {
 	return Command{}, false
 }
 
-// Probed returns the entries the background prober sends (every class but OnDemand).
-func Probed() []Command { return probed(Commands) }
-
-// probed returns the entries of cmds that are not OnDemand.
+// probed returns the entries of cmds the background prober sends (every class but OnDemand).
 func probed(cmds []Command) []Command {
 	var out []Command
 	for _, c := range cmds {

@@ -154,7 +154,7 @@ func TestHappyPath(t *testing.T) {
 	if hello.Attempts != 10 {
 		t.Errorf("hello attempts = %d, want 10", hello.Attempts)
 	}
-	for _, c := range Probed() {
+	for _, c := range probed(Commands) {
 		if c.Class == Liveness {
 			continue
 		}
@@ -339,7 +339,7 @@ func TestQueueFullCountsBusy(t *testing.T) {
 	s.SetFull(true)
 	p.RefreshIdentity()
 	snap := p.Snapshots()[0]
-	for _, c := range Probed() {
+	for _, c := range probed(Commands) {
 		if c.Class == Liveness {
 			continue
 		}
