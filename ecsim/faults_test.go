@@ -15,7 +15,7 @@ import (
 func paths(t *testing.T, cfg ecsim.Config, f ecsim.Faults) map[string]ec.Transport {
 	t.Helper()
 	e1 := ecsim.New(cfg)
-	spiT, err := ecspi.New(e1, ecspi.Config{Deadline: 20 * time.Millisecond})
+	spiT, err := ecspi.New(e1, ecspi.Config{Deadline: 100 * time.Millisecond}) // slack for a loaded test machine
 	if err != nil {
 		t.Fatalf("ecspi.New: %v", err)
 	}
@@ -44,7 +44,7 @@ func TestFaultCauses(t *testing.T) {
 		{name: "checksum", f: ecsim.Faults{Checksum: always}, all: ec.CauseChecksum},
 		{name: "no answer", f: ecsim.Faults{NoAnswer: always}, all: ec.CauseTimeout},
 		{name: "late beyond the host deadline", f: ecsim.Faults{Late: always, LateBy: 300 * time.Millisecond}, all: ec.CauseTimeout},
-		{name: "late within the chardev deadline, beyond the spi one (20ms)", f: ecsim.Faults{Late: always, LateBy: 150 * time.Millisecond},
+		{name: "late within the chardev deadline, beyond the spi one (100ms)", f: ecsim.Faults{Late: always, LateBy: 150 * time.Millisecond},
 			cause: map[string]ec.Cause{"spi": ec.CauseTimeout, "chardev": ec.CauseNone}},
 		{name: "late past the 8 ms CS budget", cfg: func(c *ecsim.Config) { c.CSBudget = 8 * time.Millisecond },
 			f: ecsim.Faults{Late: always, LateBy: 15 * time.Millisecond}, all: ec.CauseTimeout},
