@@ -3,6 +3,7 @@ package ecsim_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -64,37 +65,59 @@ func TestFaultCauses(t *testing.T) {
 			if tc.cfg != nil {
 				tc.cfg(&cfg)
 			}
-			for path, tr := range paths(t, cfg, tc.f) {
-				want := tc.all
-				if c, ok := tc.cause[path]; ok {
-					want = c
-				}
-				m := helloMsg()
-				m.Result = 0xff
-				start := time.Now()
-				n, err := tr.Xfer(m)
-				if got := ec.CauseOf(err); got != want {
-					t.Fatalf("%s: cause %v (err %v), want %v", path, got, err, want)
-				}
-				if err == nil {
-					wantRes, wantN := tc.result, 0
-					if tc.kernel && path == "chardev" {
-						wantRes = ec.ResSuccess // cros_ec_wait_until_complete's answer
-					}
-					if wantRes == ec.ResSuccess {
-						wantN = 4
-					}
-					if m.Result != wantRes || n != wantN {
-						t.Fatalf("%s: result %v n %d, want %v n %d", path, m.Result, n, wantRes, wantN)
-					}
-				}
-				if tc.f.HangFor > 0 && time.Since(start) < tc.f.HangFor {
-					t.Fatalf("%s: hang returned after %v, want >= %v", path, time.Since(start), tc.f.HangFor)
-				}
-				t.Logf("%s: %v", path, err)
+			// A case whose outcome rests on a wall-clock margin (a late answer against a
+			// deadline) gets three tries: a test machine busy with the starvation tests of
+			// other packages can stall this goroutine past the margin once; a wrong
+			// classification fails all three.
+			tries := 1
+			if tc.f.LateBy > 0 {
+				tries = 3
 			}
+			var msg string
+			for try := 0; try < tries; try++ {
+				if msg = checkFault(t, cfg, tc.f, tc.cause, tc.all, tc.result, tc.kernel); msg == "" {
+					return
+				}
+				t.Logf("try %d: %s", try+1, msg)
+			}
+			t.Fatal(msg)
 		})
 	}
+}
+
+// checkFault sends one HELLO over both faces of an EC with faults f and returns what
+// differs from the expected cause (per path, else all), result and size ("" if nothing).
+func checkFault(t *testing.T, cfg ecsim.Config, f ecsim.Faults, cause map[string]ec.Cause, all ec.Cause, result ec.Result, kernel bool) string {
+	for path, tr := range paths(t, cfg, f) {
+		want := all
+		if c, ok := cause[path]; ok {
+			want = c
+		}
+		m := helloMsg()
+		m.Result = 0xff
+		start := time.Now()
+		n, err := tr.Xfer(m)
+		if got := ec.CauseOf(err); got != want {
+			return fmt.Sprintf("%s: cause %v (err %v), want %v", path, got, err, want)
+		}
+		if err == nil {
+			wantRes, wantN := result, 0
+			if kernel && path == "chardev" {
+				wantRes = ec.ResSuccess // cros_ec_wait_until_complete's answer
+			}
+			if wantRes == ec.ResSuccess {
+				wantN = 4
+			}
+			if m.Result != wantRes || n != wantN {
+				return fmt.Sprintf("%s: result %v n %d, want %v n %d", path, m.Result, n, wantRes, wantN)
+			}
+		}
+		if f.HangFor > 0 && time.Since(start) < f.HangFor {
+			return fmt.Sprintf("%s: hang returned after %v, want >= %v", path, time.Since(start), f.HangFor)
+		}
+		t.Logf("%s: %v", path, err)
+	}
+	return ""
 }
 
 // instantNoCS has no wire or processing time (host stalls of a loaded test
