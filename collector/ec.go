@@ -30,6 +30,7 @@ type ECOptions struct {
 	Worker  func() WorkerInfo     // read on every scrape
 	Dropped func() uint64         // jobs the worker's queue refused
 	Wakeup  func() hist.Histogram // the worker's timer overshoots
+	Runtime func() hist.Histogram // the Go runtime's share of the worker's returns from sleep
 }
 
 // EC exposes the probe state of every EC and of the worker thread.
@@ -37,8 +38,8 @@ type EC struct {
 	src  ProbeSource
 	opts ECOptions
 
-	up, open, openFailures, openFailure, commands, failures, retries, transfer, delay, wakeup *prometheus.Desc
-	lastSuccess, info, uptime, apResets, resetFlags, resets, workerInfo, dropped              *prometheus.Desc
+	up, open, openFailures, openFailure, commands, failures, retries, transfer, delay, wakeup, runtime *prometheus.Desc
+	lastSuccess, info, uptime, apResets, resetFlags, resets, workerInfo, dropped                       *prometheus.Desc
 }
 
 // NewEC returns the EC collector over src.
@@ -68,7 +69,9 @@ func NewEC(src ProbeSource, opts ECOptions) *EC {
 		delay: prometheus.NewDesc("cros_ec_schedule_delay_seconds",
 			"Delay from a probe's intended start (its deadline, or its submission) to its start on the worker thread.", d, nil),
 		wakeup: prometheus.NewDesc("cros_ec_worker_wakeup_latency_seconds",
-			"Timer overshoot of the worker thread's periodic wake-up probe (what cyclictest measures).", nil, nil),
+			"Timer overshoot of the worker thread's periodic wake-up probe, read when the thread is back from the kernel (what cyclictest measures); the Go runtime's share after that is cros_ec_worker_runtime_delay_seconds.", nil, nil),
+		runtime: prometheus.NewDesc("cros_ec_worker_runtime_delay_seconds",
+			"Time from the worker thread's return from each sleep to its Go code running: the Go runtime finding the worker a P (exitsyscall). Native buckets only: a classic scrape gets the +Inf bucket, sum and count.", nil, nil),
 		lastSuccess: prometheus.NewDesc("cros_ec_last_success_timestamp_seconds",
 			"Unix time of the latest successful host command (0 if none yet).", d, nil),
 		info: prometheus.NewDesc("cros_ec_info",
@@ -92,7 +95,7 @@ func NewEC(src ProbeSource, opts ECOptions) *EC {
 
 // Describe implements Updater.
 func (c *EC) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.open, c.openFailures, c.openFailure, c.commands, c.failures, c.retries, c.transfer, c.delay, c.wakeup,
+	for _, d := range []*prometheus.Desc{c.up, c.open, c.openFailures, c.openFailure, c.commands, c.failures, c.retries, c.transfer, c.delay, c.wakeup, c.runtime,
 		c.lastSuccess, c.info, c.uptime, c.apResets, c.resetFlags, c.resets, c.workerInfo, c.dropped} {
 		ch <- d
 	}
@@ -151,6 +154,10 @@ func (c *EC) Update(ch chan<- prometheus.Metric) error {
 	if c.opts.Wakeup != nil {
 		w := c.opts.Wakeup()
 		ch <- newHistogram(c.wakeup, &w)
+	}
+	if c.opts.Runtime != nil {
+		r := c.opts.Runtime()
+		ch <- newHistogram(c.runtime, &r)
 	}
 	if c.opts.Worker != nil {
 		wi := c.opts.Worker()

@@ -69,6 +69,14 @@ func goldenWakeups() hist.Histogram {
 	return h
 }
 
+func goldenRuntimeDelays() hist.Histogram {
+	h := hist.New(hist.Native)
+	for i := 0; i < 50; i++ {
+		h.Observe(time.Duration(4+i%3) * time.Microsecond)
+	}
+	return h
+}
+
 // fixedNow pins the scrape time so extrapolated values are deterministic.
 type fixedNow struct {
 	*prober.Prober
@@ -84,6 +92,7 @@ func newGoldenRegistry(t testing.TB) *prometheus.Registry {
 		Worker:  func() WorkerInfo { return WorkerInfo{Policy: "fifo", Priority: 50, CPUs: "1", MemoryLocked: true} },
 		Dropped: func() uint64 { return 0 },
 		Wakeup:  goldenWakeups,
+		Runtime: goldenRuntimeDelays,
 	})
 	reg.MustRegister(NewSet(nil, Named{"ec", ecc}))
 	return reg

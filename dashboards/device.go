@@ -74,10 +74,11 @@ func Device() (dashboard.Dashboard, error) {
 			WithTarget(query("B", quantile("0.99", "cros_ec_schedule_delay_seconds", selDevice, "instance, device"), "p99 {{instance}} {{device}}")).
 			WithTarget(query("C", quantile("0.999", "cros_ec_schedule_delay_seconds", selDevice, "instance, device"), "p99.9 {{instance}} {{device}}")).
 			WithTarget(query("D", quantile("1", "cros_ec_schedule_delay_seconds", selDevice, "instance, device"), "max {{instance}} {{device}}"))).
-		WithPanel(delayPanel("Worker wake-up latency", "Timer overshoot on the worker thread, cyclictest's measure (cros_ec_worker_wakeup_latency_seconds): p50, p99 and max.").
+		WithPanel(delayPanel("Worker wake-up latency", "Timer overshoot on the worker thread, read as soon as it is back from the kernel, cyclictest's measure (cros_ec_worker_wakeup_latency_seconds): p50, p99 and max; and the mean of the Go runtime's share after that, before the worker's code runs (cros_ec_worker_runtime_delay_seconds: ~5 µs with its P kept, ~20 µs when sysmon took it, milliseconds when no P was idle).").
 			WithTarget(query("A", quantile("0.5", "cros_ec_worker_wakeup_latency_seconds", selInstance, "instance"), "p50 {{instance}}")).
 			WithTarget(query("B", quantile("0.99", "cros_ec_worker_wakeup_latency_seconds", selInstance, "instance"), "p99 {{instance}}")).
-			WithTarget(query("C", quantile("1", "cros_ec_worker_wakeup_latency_seconds", selInstance, "instance"), "max {{instance}}"))).
+			WithTarget(query("C", quantile("1", "cros_ec_worker_wakeup_latency_seconds", selInstance, "instance"), "max {{instance}}")).
+			WithTarget(query("D", `sum by (instance) (rate(cros_ec_worker_runtime_delay_seconds_sum{`+selInstance+`}[$__rate_interval])) / sum by (instance) (rate(cros_ec_worker_runtime_delay_seconds_count{`+selInstance+`}[$__rate_interval]))`, "Go runtime share, mean {{instance}}"))).
 		WithPanel(timeSeries("Worker queue drops", "Jobs the worker's bounded queue refused because it was full (cros_ec_worker_queue_dropped_total): the worker is stuck or starved.", units.Short).
 			Min(0).
 			DrawStyle(common.GraphDrawStyleBars).
@@ -119,11 +120,13 @@ func Device() (dashboard.Dashboard, error) {
 				WithTarget(query("A", nativeQuantile("0.5", "cros_ec_schedule_delay_seconds", selDevice, "instance, device"), "p50 {{instance}} {{device}}")).
 				WithTarget(query("B", nativeQuantile("0.99", "cros_ec_schedule_delay_seconds", selDevice, "instance, device"), "p99 {{instance}} {{device}}")).
 				WithTarget(query("C", nativeQuantile("0.999", "cros_ec_schedule_delay_seconds", selDevice, "instance, device"), "p99.9 {{instance}} {{device}}"))).
-			WithPanel(delayPanel("Worker wake-up latency (native)", "p50, p99 and p99.9 of the worker's timer overshoot from the native histogram.").
+			WithPanel(delayPanel("Worker wake-up latency (native)", "p50, p99 and p99.9 of the worker's timer overshoot from the native histogram, and p50 and p99 of the Go runtime's share of its returns from sleep (cros_ec_worker_runtime_delay_seconds, native only).").
 				Span(24).
 				WithTarget(query("A", nativeQuantile("0.5", "cros_ec_worker_wakeup_latency_seconds", selInstance, "instance"), "p50 {{instance}}")).
 				WithTarget(query("B", nativeQuantile("0.99", "cros_ec_worker_wakeup_latency_seconds", selInstance, "instance"), "p99 {{instance}}")).
-				WithTarget(query("C", nativeQuantile("0.999", "cros_ec_worker_wakeup_latency_seconds", selInstance, "instance"), "p99.9 {{instance}}")))).
+				WithTarget(query("C", nativeQuantile("0.999", "cros_ec_worker_wakeup_latency_seconds", selInstance, "instance"), "p99.9 {{instance}}")).
+				WithTarget(query("D", nativeQuantile("0.5", "cros_ec_worker_runtime_delay_seconds", selInstance, "instance"), "Go runtime share p50 {{instance}}")).
+				WithTarget(query("E", nativeQuantile("0.99", "cros_ec_worker_runtime_delay_seconds", selInstance, "instance"), "Go runtime share p99 {{instance}}")))).
 		Build())
 }
 

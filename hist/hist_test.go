@@ -60,7 +60,8 @@ func TestLayouts(t *testing.T) {
 		name  string
 		l     Layout
 		first float64 // lowest bound: the fine layout leaves below 5 µs to the native buckets
-	}{{"coarse", Coarse, 1e-6}, {"fine", Fine, 5e-6}, {"zero", Layout{}, 1e-6}} {
+		last  float64 // highest bound: the fine layout leaves beyond 100 ms to the native buckets
+	}{{"coarse", Coarse, 1e-6, 1}, {"fine", Fine, 5e-6, 0.1}, {"zero", Layout{}, 1e-6, 1}} {
 		h := New(tc.l)
 		b := h.Bounds()
 		if len(b) == 0 || len(b) > maxBounds {
@@ -71,8 +72,8 @@ func TestLayouts(t *testing.T) {
 				t.Fatalf("%s: bounds not increasing at %d: %v", tc.name, i, b)
 			}
 		}
-		if b[0] != tc.first || b[len(b)-1] != 1 {
-			t.Fatalf("%s: spans %v..%v, want %v..1 s", tc.name, b[0], b[len(b)-1], tc.first)
+		if b[0] != tc.first || b[len(b)-1] != tc.last {
+			t.Fatalf("%s: spans %v..%v, want %v..%v s", tc.name, b[0], b[len(b)-1], tc.first, tc.last)
 		}
 	}
 	// Fine: every step in 10–100 µs at most 1.2×, and 10, 20, 50, 100 µs are bounds.
@@ -86,6 +87,20 @@ func TestLayouts(t *testing.T) {
 		if !slices.Contains(b, want) {
 			t.Errorf("fine layout lacks the bound %v", want)
 		}
+	}
+}
+
+func TestNativeLayout(t *testing.T) {
+	h := New(Native)
+	h.Observe(3 * time.Microsecond)
+	h.Observe(2 * time.Second)
+	if len(h.Bounds()) != 0 || len(h.Cumulative()) != 0 {
+		t.Fatalf("native layout has classic bounds %v", h.Bounds())
+	}
+	var keys []int
+	h.NativeBuckets(func(k int, c uint64) { keys = append(keys, k) })
+	if h.Count() != 2 || len(keys) != 2 || h.Sum() != 2.000003 {
+		t.Fatalf("count %d, sum %v, native keys %v; want 2 observations in 2 buckets", h.Count(), h.Sum(), keys)
 	}
 }
 

@@ -117,7 +117,8 @@ func TestStartStopLeavesNothing(t *testing.T) {
 	}
 	goroutines := runtime.NumGoroutine()
 	var threadsAfterFirst int
-	for cycle := 0; cycle < 3; cycle++ {
+	const cycles = 7
+	for cycle := 0; cycle < cycles; cycle++ {
 		dir := t.TempDir()
 		g, err := Start(Config{CPU: true, CPUNice: -20, IO: true, IODir: dir, IOSize: 1 << 20, IOBlock: 64 << 10, Lifetime: 2 * time.Minute})
 		if err != nil {
@@ -212,10 +213,11 @@ func TestStartStopLeavesNothing(t *testing.T) {
 			threadsAfterFirst = threads(t)
 		}
 	}
-	// The forking thread exits with its Group; cycles must not leak threads.
-	// (Go keeps idle threads, so compare with the first cycle, with slack.)
-	if n := threads(t); n > threadsAfterFirst+2 {
-		t.Errorf("threads grew from %d to %d over 2 more start/stop cycles", threadsAfterFirst, n)
+	// The forking thread exits with its Group; cycles must not leak threads. Go keeps idle
+	// threads, and starts a few more when the hogs starve it, so compare with the first cycle
+	// with a slack of 3: a thread leaked per cycle would add 6.
+	if n := threads(t); n > threadsAfterFirst+3 {
+		t.Errorf("threads grew from %d to %d over %d more start/stop cycles", threadsAfterFirst, n, cycles-1)
 	}
 }
 

@@ -54,8 +54,14 @@
 // or per wake-up (tested with testing.AllocsPerRun).
 //
 // The wake-up probe (Config.WakeupInterval > 0) is cyclictest's measurement on the worker thread:
-// sleep to an absolute CLOCK_MONOTONIC deadline, read the clock, record now − deadline, advance
-// next += interval and skip forward when behind. A sample is taken only when the thread was
+// sleep to an absolute CLOCK_MONOTONIC deadline, read the clock as soon as the thread is back in
+// user space, record that − deadline, advance next += interval and skip forward when behind. The
+// clock is read inside the runtime's system-call bracket (entersyscall, the raw futex call, the
+// vDSO clock read, exitsyscall: what syscall.Syscall6 does, plus the read), so the sample is the
+// kernel's part of the wake-up, comparable with cyclictest's at the same priority; what
+// exitsyscall then takes to give the goroutine a P (see below) is recorded apart, for every
+// return from a sleep, in Worker.RuntimeDelays. A job's Stamps.Started is read after both: its
+// delay is the whole of it. A sample is taken only when the thread was
 // actually asleep for that deadline; deadlines that pass while a job runs have no wake-up to
 // measure (cyclictest has no jobs; here the job's own delay is what Stamps report). The worker
 // records into a hist.Recorder (a seqlock: about 50 ns, no lock, no allocation) that scrapes copy
@@ -70,9 +76,9 @@
 // it can also be ended early: Submit, Every and Close bump the futex word and, only if the worker is
 // asleep, FUTEX_WAKE it. No signal is involved, so there is no EINTR storm and no interplay with
 // the runtime's SIGURG preemption; EINTR from other signals just loops (deadlines are absolute).
-// The wait goes through unix.Syscall6, i.e. the runtime's entersyscall/exitsyscall, never
-// RawSyscall: a goroutine blocked in a raw syscall keeps its P "running", and a GC stop-the-world
-// would wait for it.
+// The wait is bracketed by the runtime's entersyscall/exitsyscall (as unix.Syscall6 does), never a
+// bare RawSyscall: a goroutine blocked in a raw syscall keeps its P "running", a GC stop-the-world
+// would wait for it, and sysmon would preempt it every 10 ms.
 //
 // The alternative, a locked goroutine blocked on a channel (and a Go timer for deadlines), was
 // measured in the same conditions (tools/rtbench, docs/benchmarks.md) and rejected: with nice −20
@@ -109,7 +115,8 @@
 // goroutine is rescheduled, and that round trip goes through the other (SCHED_OTHER) threads:
 // a runtime.Gosched every 5 ms while idle kept the P in all but 4 of 9 980 wake-ups but raised
 // the wake-up p99 to 1.5 ms (unconfined) and 27 ms (confined) under load, so the worker does not. This is the floor a locked Go
-// thread pays over cyclictest at the median; docs/benchmarks.md has the figures.
+// thread pays over cyclictest at the median; docs/benchmarks.md has the figures. Worker.RuntimeDelays
+// shows it on every host: ~4–5 µs with the P kept, ~20 µs without, milliseconds without an idle P.
 //
 // # GC off the job path
 //

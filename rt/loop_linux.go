@@ -17,14 +17,20 @@ func (w *Worker) loop() {
 		probeNext = (nanotime()/probe + 1) * probe
 	}
 	slept := noDeadline // the deadline the thread was asleep for, until the first pass after waking
+	var back int64      // when the thread came back from that sleep, before the runtime (futexWait)
 	for {
 		s := atomic.LoadUint32(&w.seq)
 		now := nanotime()
+		if back != 0 { // the runtime's share of the return from the last sleep
+			w.returns.Observe(time.Duration(now - back))
+		}
 		if probe > 0 && now >= probeNext {
-			// Only a deadline the thread slept for is a wake-up; one that passed while a job
-			// ran has none to measure (the job's own delay is what its Stamps report).
-			if slept == probeNext {
-				d := time.Duration(now - probeNext)
+			// Only a deadline the thread slept for, and came back after, is a wake-up; one that
+			// passed while a job ran has none to measure (the job's own delay is what its Stamps
+			// report). The overshoot is taken when the thread returned from the kernel, as
+			// cyclictest takes it; the runtime's share after that went to w.returns above.
+			if slept == probeNext && back >= probeNext {
+				d := time.Duration(back - probeNext)
 				w.wakeups.Observe(d)
 				if w.cfg.OnWakeup != nil {
 					w.cfg.OnWakeup(d)
@@ -35,7 +41,7 @@ func (w *Worker) loop() {
 				probeNext += (now - probeNext + probe) / probe * probe
 			}
 		}
-		slept = noDeadline
+		slept, back = noDeadline, 0
 		if w.closed.Load() {
 			return
 		}
@@ -55,17 +61,25 @@ func (w *Worker) loop() {
 			}
 		}
 		w.sleeping.Store(1)
-		w.sleep(s, deadline)
+		back = w.sleep(s, deadline)
 		w.sleeping.Store(0)
 		slept = deadline
 	}
 }
 
-func (w *Worker) sleep(s uint32, deadline int64) {
+// sleep waits until deadline (noDeadline = none) or until the futex word moves from s, and
+// returns when the thread came back from the kernel (futexWait).
+func (w *Worker) sleep(s uint32, deadline int64) (back int64) {
 	if !w.futexErr {
-		switch e := futexWait(&w.seq, s, deadline, &w.ts); e {
+		var ts *unix.Timespec
+		if deadline != noDeadline {
+			w.ts = unix.NsecToTimespec(deadline)
+			ts = &w.ts
+		}
+		e, back := futexWait(&w.seq, s, ts)
+		switch e {
 		case 0, unix.ETIMEDOUT, unix.EAGAIN, unix.EINTR:
-			return
+			return back
 		default:
 			w.futexErr = true
 			w.cfg.Logger.Error("rt: futex wait failed; worker falls back to polling every 1ms", "err", e)
@@ -76,7 +90,7 @@ func (w *Worker) sleep(s uint32, deadline int64) {
 		deadline = lim
 	}
 	w.ts = unix.NsecToTimespec(deadline)
-	_ = unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &w.ts, nil)
+	return nanosleepUntil(&w.ts)
 }
 
 func (w *Worker) takeAdds() {

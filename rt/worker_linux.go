@@ -28,6 +28,7 @@ type Worker struct {
 	dropped  atomic.Uint64
 	adds     atomic.Pointer[periodicJob] // Treiber stack of periodic jobs not yet seen by the worker
 	wakeups  *hist.Recorder              // wake-up probe overshoots: written by the worker, read by scrapes
+	returns  *hist.Recorder              // the runtime's share of each return from a sleep (exitsyscall)
 
 	// Owned by the worker thread.
 	ts        unix.Timespec
@@ -78,6 +79,7 @@ func Start(cfg Config) (*Worker, error) {
 		done:      make(chan struct{}),
 		periodics: make([]*periodicJob, 0, 16),
 		wakeups:   hist.NewRecorder(hist.Fine),
+		returns:   hist.NewRecorder(hist.Native),
 	}
 	ready := make(chan error, 1)
 	go w.run(ready)
@@ -139,6 +141,11 @@ func (w *Worker) Dropped() uint64 { return w.dropped.Load() }
 // with Config.WakeupInterval 0). The worker thread records into it without locking or
 // allocating; a copy never makes the worker wait (hist.Recorder).
 func (w *Worker) Wakeups() hist.Histogram { return w.wakeups.Snapshot() }
+
+// RuntimeDelays returns a copy of the histogram of the Go runtime's share of every return from
+// the worker's sleeps: from the thread back in user space (where Wakeups takes its sample) to the
+// worker's Go code running, i.e. exitsyscall finding the goroutine a P (hist.Native layout).
+func (w *Worker) RuntimeDelays() hist.Histogram { return w.returns.Snapshot() }
 
 // Submit queues j to run once on the worker thread, stamped now (Stamps.Intended). It never
 // blocks: a full queue returns ErrQueueFull and counts the job in Dropped.

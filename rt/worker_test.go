@@ -556,6 +556,46 @@ func TestWakeupProbe(t *testing.T) {
 	}
 }
 
+// TestWakeupTakenBeforeTheRuntime starves the Go scheduler (GOMAXPROCS 1, a goroutine that never
+// yields): the worker thread still wakes on time, but its goroutine then waits in exitsyscall for
+// the only P until the spinner is preempted (about a millisecond here). The wake-up sample is cyclictest's, taken
+// when the thread is back from the kernel, so it stays small; the wait lands in RuntimeDelays.
+func TestWakeupTakenBeforeTheRuntime(t *testing.T) {
+	requireRT(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	w := start(t, Config{Policy: FIFO, WakeupInterval: time.Millisecond})
+	stop := make(chan struct{})
+	spun := make(chan struct{})
+	go func() {
+		defer close(spun)
+		for n := uint64(0); ; n++ {
+			if n%(1<<20) == 0 {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	<-spun
+	wk, rd := w.Wakeups(), w.RuntimeDelays()
+	if wk.Count() < 10 || rd.Count() < wk.Count() {
+		t.Fatalf("%d wake-ups and %d runtime delays in 500 ms; want ≥ 10 and at least one per wake-up", wk.Count(), rd.Count())
+	}
+	wMean := time.Duration(wk.Sum() / float64(wk.Count()) * 1e9)
+	rMean := time.Duration(rd.Sum() / float64(rd.Count()) * 1e9)
+	t.Logf("mean wake-up %v (%d), mean runtime delay %v (%d)", wMean, wk.Count(), rMean, rd.Count())
+	if rMean < 200*time.Microsecond || wMean > rMean/4 {
+		t.Fatalf("mean wake-up %v, mean runtime delay %v: want the runtime's wait for a P (≥ 200 µs) in RuntimeDelays, not in the wake-up", wMean, rMean)
+	}
+	if len(rd.Bounds()) != 0 {
+		t.Fatalf("RuntimeDelays has classic bounds %v, want the native layout", rd.Bounds())
+	}
+}
+
 // TestWakeupsReadWhileRecording copies the histogram from two goroutines as fast as they can
 // while the worker records: the copies only grow, and the worker keeps recording at its pace.
 func TestWakeupsReadWhileRecording(t *testing.T) {

@@ -155,6 +155,7 @@ func (s *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
 		Worker:  func() collector.WorkerInfo { return workerInfo(w.Obtained()) },
 		Dropped: w.Dropped,
 		Wakeup:  w.Wakeups,
+		Runtime: w.RuntimeDelays,
 	})}}
 	if s.Collector.Kmsg {
 		k := collector.NewKmsg(collector.KmsgOptions{Logger: logger})

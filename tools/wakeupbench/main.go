@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ec-exporter/ec_exporter/tools/internal/latency"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func main() {
@@ -37,6 +38,7 @@ func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("wakeupbench", flag.ContinueOnError)
 	url := fs.String("url", "http://127.0.0.1:10236/metrics", "the exporter's /metrics")
 	metric := fs.String("metric", "cros_ec_worker_wakeup_latency_seconds", "native histogram to read")
+	rtMetric := fs.String("runtime-metric", "cros_ec_worker_runtime_delay_seconds", "native histogram of the Go runtime's share, reported below (\"\" = none; builds before it have none)")
 	every := fs.Duration("scrape-every", 5*time.Second, "scrape this often during the run, as a Prometheus would (0 = only before and after)")
 	name := fs.String("case", "", "label of this run in the report")
 	save := fs.String("save", "", "write cyclictest's output to this file too")
@@ -54,6 +56,13 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var rtBefore *dto.Histogram
+	if *rtMetric != "" {
+		if rtBefore, err = scrape(*url, *rtMetric); err != nil {
+			fmt.Fprintf(out, "# %v: the runtime's share is not reported\n", err)
+			*rtMetric = ""
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	scrapes := make(chan error, 1)
@@ -69,6 +78,18 @@ func run(args []string, out io.Writer) error {
 	after, err := scrape(*url, *metric)
 	if err != nil {
 		return err
+	}
+	var rt *latency.Dist
+	if *rtMetric != "" {
+		rtAfter, err := scrape(*url, *rtMetric)
+		if err != nil {
+			return err
+		}
+		d, err := latency.NativeDelta(rtBefore, rtAfter)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *rtMetric, err)
+		}
+		rt = &d
 	}
 	if *save != "" {
 		if err := os.WriteFile(*save, cyc, 0o644); err != nil {
@@ -86,7 +107,7 @@ func run(args []string, out io.Writer) error {
 	if e.Count() == 0 {
 		return fmt.Errorf("%s did not grow during the run: start the exporter with --rt.wakeup-interval=1ms", *metric)
 	}
-	return report(out, *name, strings.Join(cmd, " "), c, e)
+	return report(out, *name, strings.Join(cmd, " "), c, e, rt)
 }
 
 func scrapeEvery(ctx context.Context, url, metric string, every time.Duration) error {

@@ -28,7 +28,10 @@ func TestSmoke(t *testing.T) {
 		Name: "cros_ec_worker_wakeup_latency_seconds", Help: "test",
 		Buckets: prometheus.DefBuckets, NativeHistogramBucketFactor: 1.1,
 	})
-	reg.MustRegister(h)
+	rtd := prometheus.NewHistogram(prometheus.HistogramOpts{ // native only, like the exporter's
+		Name: "cros_ec_worker_runtime_delay_seconds", Help: "test", NativeHistogramBucketFactor: 1.1,
+	})
+	reg.MustRegister(h, rtd)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +50,7 @@ func TestSmoke(t *testing.T) {
 				return
 			case <-tk.C:
 				h.Observe(float64(10+i%50) * 1e-6) // 10–59 µs
+				rtd.Observe(float64(3+i%5) * 1e-6) // 3–7 µs
 			}
 		}
 	}()
@@ -59,10 +63,10 @@ func TestSmoke(t *testing.T) {
 	report := out.String()
 	t.Log("\n" + report)
 	lines := strings.Split(strings.TrimSpace(report), "\n")
-	if len(lines) != 6 || !strings.HasPrefix(lines[0], "## smoke") {
-		t.Fatalf("want a title, a comment, a header and 3 rows:\n%s", report)
+	if len(lines) != 7 || !strings.HasPrefix(lines[0], "## smoke") {
+		t.Fatalf("want a title, a comment, a header and 4 rows:\n%s", report)
 	}
-	for i, want := range []string{"p50 µs", "cyclictest", "exporter", "exporter/cyclictest"} {
+	for i, want := range []string{"p50 µs", "cyclictest", "exporter", "exporter/cyclictest", "exporter, runtime share"} {
 		if !strings.Contains(lines[2+i], want) {
 			t.Errorf("line %d lacks %q: %s", 2+i, want, lines[2+i])
 		}
@@ -82,10 +86,19 @@ func TestSmoke(t *testing.T) {
 	if f := strings.Fields(lines[4]); len(f) == 12 && (f[10] != "0.000" || f[8] == "0.000") {
 		t.Errorf("exporter row %v: want 0.000 %% beyond 100 µs and some beyond 50 µs", f)
 	}
+	// The runtime row: as many returns, nothing beyond 20 µs (3–7 µs).
+	if f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(lines[6]), "exporter, runtime share (every return)")); len(f) != 11 || atoi(f[0]) < 1000 || f[5] != "0.000" {
+		t.Errorf("runtime row %q: want ≥ 1000 returns, none beyond 20 µs", lines[6])
+	}
 	if _, err := scrape("http://"+ln.Addr().String()+"/nothing", "x"); err == nil {
 		t.Error("scrape of a 404 did not fail")
 	}
 	if err := run([]string{"-url", url, "--", "true"}, &out); err == nil || !strings.Contains(err.Error(), "-h<N>") {
 		t.Errorf("a command without -h: err %v", err)
 	}
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }

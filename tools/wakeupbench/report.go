@@ -12,8 +12,10 @@ import (
 // thresholds are the tail shares reported, in µs.
 var thresholds = []float64{20, 50, 100}
 
-// report prints cyclictest and the exporter side by side, then the exporter/cyclictest ratios.
-func report(out io.Writer, name, cmd string, cyc, exp latency.Dist) error {
+// report prints cyclictest and the exporter side by side, then the exporter/cyclictest ratios,
+// then (rt non-nil) the Go runtime's share of the worker's returns from sleep: the time from the
+// thread back in user space, where the wake-up is read, to the worker's Go code running.
+func report(out io.Writer, name, cmd string, cyc, exp latency.Dist, rt *latency.Dist) error {
 	fmt.Fprintf(out, "## %s\n# %s; exporter: native histogram delta (schema 3, buckets 9%% wide, interpolated; max = top of the highest bucket)\n", name, cmd)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "\twake-ups\tp50 µs\tp99 µs\tp99.9 µs\tmax µs\t")
@@ -36,6 +38,9 @@ func report(out io.Writer, name, cmd string, cyc, exp latency.Dist) error {
 		fmt.Fprintf(tw, "%s\t", ratio(exp.ShareAbove(x), cyc.ShareAbove(x)))
 	}
 	fmt.Fprintln(tw)
+	if rt != nil {
+		row("exporter, runtime share (every return)", *rt)
+	}
 	return tw.Flush()
 }
 
