@@ -60,12 +60,31 @@ func (w *Worker) loop() {
 				deadline = p.deadline
 			}
 		}
+		if deadline != noDeadline && nanotime() >= deadline {
+			continue // it passed while a job ran: no sleep, so no wake-up to measure
+		}
+		if deadline != noDeadline && nanotime() >= deadline {
+			// It passed after the loop's top (the goroutine was held up before it could sleep, e.g.
+			// preempted): no sleep, so no wake-up to measure.
+			continue
+		}
 		w.sleeping.Store(1)
 		back = w.sleep(s, deadline)
 		w.sleeping.Store(0)
 		slept = deadline
+		preemptPoint()
 	}
 }
+
+// preemptPoint is a call with a stack check: a preemption the runtime requested while the worker
+// slept (gp.preempt survives the system call) is served here, inside the runtime share measured
+// at the loop's top, and not at the first call inside a job.
+//
+//go:noinline
+func preemptPoint() { preemptLeaf() }
+
+//go:noinline
+func preemptLeaf() {}
 
 // sleep waits until deadline (noDeadline = none) or until the futex word moves from s, and
 // returns when the thread came back from the kernel (futexWait).

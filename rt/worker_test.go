@@ -596,6 +596,34 @@ func TestWakeupTakenBeforeTheRuntime(t *testing.T) {
 	}
 }
 
+// TestNoWakeupSampleAfterAJob runs a 20 ms job among 1 ms wake-up deadlines: the deadlines that
+// pass while it runs have no sleep to wake from and must not come out as 20 ms wake-ups.
+func TestNoWakeupSampleAfterAJob(t *testing.T) {
+	w := start(t, Config{Policy: FIFO, WakeupInterval: time.Millisecond})
+	ran := make(chan struct{}, 16)
+	w.Every(60*time.Millisecond, JobFunc(func(Stamps) {
+		for t0 := time.Now(); time.Since(t0) < 20*time.Millisecond; {
+		}
+		select {
+		case ran <- struct{}{}:
+		default:
+		}
+	}))
+	for range 4 {
+		select {
+		case <-ran:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the periodic job did not run")
+		}
+	}
+	h := w.Wakeups()
+	cum := h.Cumulative()
+	i := slices.Index(h.Bounds(), 10e-3)
+	if late := h.Count() - cum[i]; late > 0 || h.Count() < 50 {
+		t.Fatalf("%d of %d wake-ups beyond 10 ms (%v): deadlines passed during the job were taken for wake-ups", late, h.Count(), cum)
+	}
+}
+
 // TestWakeupsReadWhileRecording copies the histogram from two goroutines as fast as they can
 // while the worker records: the copies only grow, and the worker keeps recording at its pace.
 func TestWakeupsReadWhileRecording(t *testing.T) {
