@@ -18,8 +18,8 @@ type Config struct {
 	Required bool   // fail Start instead of falling back to SCHED_OTHER when real time is not permitted
 
 	// WakeupInterval enables the cyclictest-style wake-up probe: the thread sleeps to absolute
-	// CLOCK_MONOTONIC deadlines this far apart (on multiples of the interval since the clock's
-	// origin) and reports each overshoot to OnWakeup. 0 = off.
+	// CLOCK_MONOTONIC deadlines this far apart (500 µs past multiples of the interval since the
+	// clock's origin, off the kernel tick's grid) and reports each overshoot to OnWakeup. 0 = off.
 	WakeupInterval time.Duration
 	// OnWakeup receives each wake-up overshoot, on the worker thread (never concurrently with a Job).
 	// It must not block or allocate.
