@@ -8,13 +8,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// probePhase puts the wake-up probe's deadlines half a millisecond off whole milliseconds of
-// CLOCK_MONOTONIC. The kernel aligns its periodic tick to multiples of TICK_NSEC (1–10 ms) on that
+// WakeupPhase puts the wake-up probe's deadlines half a millisecond off whole milliseconds of
+// CLOCK_MONOTONIC (modulo the interval). The kernel aligns its periodic tick to multiples of TICK_NSEC (1–10 ms) on that
 // clock (kernel/time/tick-common.c, tick_setup_device: "align the tick period"), so a deadline on
 // a whole millisecond expires in the same timer interrupt as the tick, and the woken thread waits
 // for the tick's own work and the softirqs it raises before it runs. cyclictest's deadlines have
 // a random phase; these have one as far from the tick as the 1 ms grid allows.
-const probePhase = int64(500 * time.Microsecond)
+const WakeupPhase = 500 * time.Microsecond
 
 // loop is the worker thread's life: run the due work, then sleep in the kernel until the next
 // deadline (wake-up probe or periodic job) or until Submit/Every/Close wakes it.
@@ -22,7 +22,7 @@ func (w *Worker) loop() {
 	probe := int64(w.cfg.WakeupInterval)
 	var probeNext int64
 	if probe > 0 { // deadlines a fixed phase past multiples of the interval, from the next one on
-		probeNext = (nanotime()/probe+1)*probe + probePhase%probe
+		probeNext = (nanotime()/probe+1)*probe + int64(WakeupPhase)%probe
 	}
 	slept := noDeadline // the deadline the thread was asleep for, until the first pass after waking
 	var back int64      // when the thread came back from that sleep, before the runtime (futexWait)

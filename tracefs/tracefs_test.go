@@ -7,11 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // realRoot returns the mount point of the real tracefs, mounting it on a
@@ -118,6 +121,63 @@ func TestInstanceOnRealTracefs(t *testing.T) {
 	if _, err := os.Stat(in.Dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("instance still there after Remove: %v", err)
 	}
+}
+
+// TestFewEventsArriveAtOnce filters sched_switch to one thread that sleeps five
+// times: the five events must reach a trace_pipe reader within seconds, as the
+// kernel-trace collector on a quiet device needs (a handful of events a second), not
+// only once the ring buffer fills.
+func TestFewEventsArriveAtOnce(t *testing.T) {
+	root := realRoot(t)
+	in, err := Open(root, fmt.Sprintf("ec_exporter_test_few_%d", os.Getpid()), 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Remove()
+	tids := make(chan int)
+	sleep := make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tids <- unix.Gettid()
+		<-sleep
+		for range 5 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	tid := <-tids
+	if err := in.SetFilter("sched", "sched_switch", fmt.Sprintf("prev_pid == %d", tid)); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Enable("sched", "sched_switch"); err != nil {
+		t.Fatal(err)
+	}
+	pipe, err := in.OpenPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{}, 64)
+	done := make(chan error, 1)
+	go func() {
+		done <- Follow(pipe, func(b []byte) {
+			if l, err := ParseLine(b); err == nil && l.PID == tid {
+				got <- struct{}{}
+			}
+		})
+	}()
+	close(sleep)
+	deadline := time.After(5 * time.Second)
+	for n := 0; n < 5; n++ {
+		select {
+		case <-got:
+		case <-deadline:
+			pipe.Close()
+			<-done
+			t.Fatalf("%d of the thread's 5 switches read off trace_pipe within 5 s", n)
+		}
+	}
+	pipe.Close()
+	<-done
 }
 
 // TestStaleInstanceAfterSIGKILL starts a child that opens an instance, enables

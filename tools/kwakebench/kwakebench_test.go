@@ -15,23 +15,23 @@ import (
 )
 
 // TestTraceMatching feeds the tracer kernel-format lines of one probe wake-up
-// (deadline 5.100000 s), a second switch-in (the thread blocked and ran again)
+// (deadline 5.100500 s, on the probe's phase), a second switch-in (the thread blocked and ran again)
 // and a futex wake that is not a probe, and checks each measure.
 func TestTraceMatching(t *testing.T) {
 	tr := &tracer{tid: 42, probe: int64(100 * time.Millisecond)}
 	for _, l := range []string{
-		"       ec-worker-42      [000] .....     5.000020: hrtimer_start: hrtimer=00000000a1b2c3d4 function=hrtimer_wakeup expires=5100000000 softexpires=5100000000 mode=ABS",
-		"          <idle>-0       [000] d.h1.     5.100012: sched_waking: comm=ec-worker pid=42 prio=49 target_cpu=000",
-		"          <idle>-0       [000] d..2.     5.100030: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=ec-worker next_pid=42 next_prio=49",
-		"       ec-worker-42      [000] d..2.     5.100031: sched_switch: prev_comm=ec-worker prev_pid=42 prev_prio=49 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120",
-		"            sysmon-7     [001] d..2.     5.100040: sched_waking: comm=ec-worker pid=42 prio=49 target_cpu=000",
-		"          <idle>-0       [000] d..2.     5.100050: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=ec-worker next_pid=42 next_prio=49",
-		"       ec-worker-42      [000] .....     5.100060: sys_exit: NR 202 = 0",
-		"       ec-worker-42      [000] .....     5.100070: sys_exit: NR 1 = 0",
-		"       ec-worker-42      [000] .....     5.100100: hrtimer_start: hrtimer=00000000a1b2c3d4 function=hrtimer_wakeup expires=5123456789 softexpires=5123456789 mode=ABS",
-		"            other-9      [001] d..2.     5.110000: sched_waking: comm=ec-worker pid=42 prio=49 target_cpu=000",
-		"          <idle>-0       [000] d..2.     5.110005: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=ec-worker next_pid=42 next_prio=49",
-		"          <idle>-0       [000] d..2.     5.110006: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=other next_pid=9 next_prio=120",
+		"       ec-worker-42      [000] .....     5.000020: hrtimer_start: hrtimer=00000000a1b2c3d4 function=hrtimer_wakeup expires=5100500000 softexpires=5100500000 mode=ABS",
+		"          <idle>-0       [000] d.h1.     5.100512: sched_waking: comm=ec-worker pid=42 prio=49 target_cpu=000",
+		"          <idle>-0       [000] d..2.     5.100530: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=ec-worker next_pid=42 next_prio=49",
+		"       ec-worker-42      [000] d..2.     5.100531: sched_switch: prev_comm=ec-worker prev_pid=42 prev_prio=49 prev_state=S ==> next_comm=swapper/0 next_pid=0 next_prio=120",
+		"            sysmon-7     [001] d..2.     5.100540: sched_waking: comm=ec-worker pid=42 prio=49 target_cpu=000",
+		"          <idle>-0       [000] d..2.     5.100550: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=ec-worker next_pid=42 next_prio=49",
+		"       ec-worker-42      [000] .....     5.100560: sys_exit: NR 202 = 0",
+		"       ec-worker-42      [000] .....     5.100570: sys_exit: NR 1 = 0",
+		"       ec-worker-42      [000] .....     5.100600: hrtimer_start: hrtimer=00000000a1b2c3d4 function=hrtimer_wakeup expires=5123456789 softexpires=5123456789 mode=ABS",
+		"            other-9      [001] d..2.     5.110500: sched_waking: comm=ec-worker pid=42 prio=49 target_cpu=000",
+		"          <idle>-0       [000] d..2.     5.110505: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=ec-worker next_pid=42 next_prio=49",
+		"          <idle>-0       [000] d..2.     5.110506: sched_switch: prev_comm=swapper/0 prev_pid=0 prev_prio=120 prev_state=R ==> next_comm=other next_pid=9 next_prio=120",
 	} {
 		tr.handle([]byte(l))
 	}

@@ -40,7 +40,7 @@ func parse(args []string) (options, error) {
 	fs := flag.NewFlagSet("kwakebench", flag.ContinueOnError)
 	fs.StringVar(&o.exporter, "exporter", "", "path of the ec_exporter binary to measure (go build ./cmd/ec_exporter)")
 	fs.StringVar(&o.duration, "d", "60s", "how long to measure")
-	fs.StringVar(&o.probe, "wakeup-interval", "100ms", "the exporter's --rt.wakeup-interval (its default): deadlines on multiples of it are probe wake-ups")
+	fs.StringVar(&o.probe, "wakeup-interval", "100ms", "the exporter's --rt.wakeup-interval (its default): deadlines rt.WakeupPhase past multiples of it are probe wake-ups")
 	fs.StringVar(&o.extra, "args", "", "extra serve flags, space separated (default: none, the shipped defaults)")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -179,12 +179,12 @@ func runWorker(cfg rt.Config, f runFlags, res *results, stop <-chan struct{}) (s
 	}
 	o := w.Obtained()
 	if f.every > 0 {
-		// The probe's deadlines are multiples of its interval on CLOCK_MONOTONIC; put the periodic
-		// job's deadlines -every-offset after such a multiple, so the two do not coincide.
+		// The probe's deadlines are rt.WakeupPhase past multiples of its interval; put the periodic
+		// job's deadlines -every-offset after such a deadline, so the two do not coincide.
 		first := time.Now()
 		if f.wakeup > 0 {
 			now := nanotime()
-			target := (now/int64(f.wakeup)+2)*int64(f.wakeup) + int64(f.everyOffset)
+			target := (now/int64(f.wakeup)+2)*int64(f.wakeup) + int64(rt.WakeupPhase)%int64(f.wakeup) + int64(f.everyOffset)
 			first = first.Add(time.Duration(target - now))
 		}
 		w.EveryFrom(first, f.every, &everyJob{h: res.every, res: res, interval: f.every})

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/ec-exporter/ec_exporter/rt"
 )
 
 // wakeup is one timed-out futex wait of the worker, from the tracefs events (seconds, CLOCK_MONOTONIC).
@@ -26,8 +28,8 @@ var traceLine = regexp.MustCompile(`^\s*(.+)-(\d+)\s+\[(\d+)\]\s+\S+\s+([\d.]+):
 // sched_switch, raw_syscalls sys_enter/sys_exit, and the uprobes scripts/bench-wakeup.sh sets on
 // the Go runtime (exitent/exitret on runtime.exitsyscall, trygetp on exitsyscallTryGetP, nop on
 // exitsyscallNoP). Each futex wait that timed out (-110) is one wake-up; its deadline is the
-// whole millisecond before the timer fired (the probe's deadlines are multiples of 1 ms), so run
-// the exporter with --rt.wakeup-interval=1ms: the rare HELLO deadline is off the grid.
+// last whole millisecond plus rt.WakeupPhase before the timer fired (the probe's deadlines), so
+// run the exporter with --rt.wakeup-interval=1ms: the rare HELLO deadline is off the grid.
 func parseTrace(r io.Reader) ([]wakeup, error) {
 	var out []wakeup
 	var lastWaking, lastSwitch float64
@@ -62,7 +64,8 @@ func parseTrace(r io.Reader) ([]wakeup, error) {
 			if lastSwitch < lastWaking {
 				w.onCPU = ts // woken on an idle CPU: no switch event for it here
 			}
-			w.deadline = math.Floor(lastWaking*1000) / 1000
+			phase := rt.WakeupPhase.Seconds()
+			w.deadline = math.Floor((lastWaking-phase)*1000)/1000 + phase
 			cur = &w
 		case cur == nil:
 		case name == "trygetp":
