@@ -2,7 +2,8 @@
 # The exporter as shipped beside cyclictest (issue #12): for each load case, in ONE run under the
 # same load, `ec_exporter serve --ec.transport=sim --rt.wakeup-interval=1ms` (shipped defaults
 # otherwise) and `cyclictest -m -p50 -i1000 -h20000 -q -D<T>`; tools/wakeupbench reads the exporter's
-# cros_ec_worker_wakeup_latency_seconds (native buckets, protobuf) before and after (and every 5 s
+# cros_ec_worker_wakeup_latency_seconds and cros_ec_worker_runtime_delay_seconds (native buckets,
+# protobuf) before and after (and every 5 s
 # meanwhile, as a Prometheus would) and prints both at p50/p99/p99.9/max with the share beyond
 # 20/50/100 µs. Cases: cpu | cpu+disk (load) × confined (the default --rt.confine-runtime) |
 # unconfined (--no-rt.confine-runtime). Needs root, cyclictest (rt-tests), stress-ng.

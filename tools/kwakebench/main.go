@@ -11,7 +11,12 @@
 // the exporter reports as now − deadline). The exporter's histogram is scraped as
 // protobuf at the start and the end of the run and its native buckets diffed.
 //
+// With -cyclictest it measures cyclictest the same way instead (its -h histogram against
+// the kernel's view of its measuring thread): the control that says how far any user-space
+// reading of the clock after the sleep lies from the kernel's events.
+//
 //	sudo go run ./tools/kwakebench -exporter ./ec_exporter -d 60s
+//	sudo go run ./tools/kwakebench -cyclictest -d 60s
 package main
 
 import (
@@ -33,6 +38,7 @@ type options struct {
 	duration string
 	probe    string
 	extra    string
+	cyc      bool
 }
 
 func parse(args []string) (options, error) {
@@ -42,10 +48,11 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.duration, "d", "60s", "how long to measure")
 	fs.StringVar(&o.probe, "wakeup-interval", "100ms", "the exporter's --rt.wakeup-interval (its default): deadlines rt.WakeupPhase past multiples of it are probe wake-ups")
 	fs.StringVar(&o.extra, "args", "", "extra serve flags, space separated (default: none, the shipped defaults)")
+	fs.BoolVar(&o.cyc, "cyclictest", false, "measure cyclictest -m -p50 at the same interval instead of the exporter (the control)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	if o.exporter == "" {
+	if o.exporter == "" && !o.cyc {
 		return o, fmt.Errorf("-exporter: give the path of an ec_exporter binary (go build -o /tmp/ec_exporter ./cmd/ec_exporter)")
 	}
 	return o, nil

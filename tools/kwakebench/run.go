@@ -33,6 +33,9 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	defer unmount()
+	if o.cyc {
+		return runCyclictest(root, d, probe, out)
+	}
 
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -27,7 +27,7 @@ type samples struct {
 // tracer follows one thread's wake-ups in a private tracefs instance.
 type tracer struct {
 	tid     int
-	probe   int64 // ns; deadlines rt.WakeupPhase past multiples of it are probe wake-ups
+	probe   int64 // ns; deadlines rt.WakeupPhase past multiples of it are probe wake-ups; 0 = every timer wake-up
 	in      *tracefs.Instance
 	pipe    *os.File
 	done    chan error
@@ -136,7 +136,7 @@ func (t *tracer) handle(line []byte) {
 		t.s.wake = append(t.s.wake, wake)
 		// A timer wake-up at a probe deadline: woken at or after the deadline (trace
 		// times have 1 µs resolution), the deadline on the probe's grid.
-		if t.expires > 0 && t.waking >= t.expires-int64(time.Microsecond) && t.expires%t.probe == int64(rt.WakeupPhase)%t.probe && ts >= t.expires {
+		if t.expires > 0 && t.waking >= t.expires-int64(time.Microsecond) && (t.probe == 0 || t.expires%t.probe == int64(rt.WakeupPhase)%t.probe) && ts >= t.expires {
 			t.s.deadline = append(t.s.deadline, time.Duration(ts-t.expires))
 			t.s.probeWk = append(t.s.probeWk, wake)
 			t.probeAt, t.lastIn, t.exited = t.expires, ts, false
