@@ -392,7 +392,9 @@ func TestOpenRetry(t *testing.T) {
 	}, clk)
 	s.Drain(clk.Now(), 0)
 	snap := p.Snapshots()[0]
-	if snap.Open || snap.Up || snap.OpenFailures[ec.CauseIO] != 1 || snap.OpenErr == "" {
+	// The 1 ms retry runs on a real timer: on a slow machine (qemu) the second failed
+	// attempt can land within the same Drain, so one or two failures so far.
+	if io := snap.OpenFailures[ec.CauseIO]; snap.Open || snap.Up || io < 1 || io > 2 || snap.OpenErr == "" {
 		t.Fatalf("failed open: open=%v up=%v io=%d reason=%q", snap.Open, snap.Up, snap.OpenFailures[ec.CauseIO], snap.OpenErr)
 	}
 	testkit.Eventually(t, "the device to reopen", 10*time.Second, func() bool {
