@@ -29,8 +29,8 @@ type Config struct {
 	// threads running other goroutines; later threads inherit it) to the allowed CPUs not in CPUs,
 	// so the worker never preempts a runtime thread it then has to wait for (see the package doc).
 	// CPUs must leave at least one allowed CPU to the rest of the process; with CPUs empty the
-	// worker gets the last CPU the process may use (with only one CPU: a warning, no confinement,
-	// or a Start error with Required). It also fixes
+	// worker gets WorkerCPU: of the CPUs the process may use, the one that serves the fewest device
+	// interrupts (with only one CPU: a warning, no confinement, or a Start error with Required). It also fixes
 	// GOMAXPROCS at its current value (runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))), since the runtime
 	// would otherwise lower it to match the narrowed affinity.
 	ConfineRuntime bool

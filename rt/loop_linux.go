@@ -9,11 +9,11 @@ import (
 )
 
 // WakeupPhase puts the wake-up probe's deadlines half a millisecond off whole milliseconds of
-// CLOCK_MONOTONIC (modulo the interval). The kernel aligns its periodic tick to multiples of TICK_NSEC (1–10 ms) on that
-// clock (kernel/time/tick-common.c, tick_setup_device: "align the tick period"), so a deadline on
-// a whole millisecond expires in the same timer interrupt as the tick, and the woken thread waits
-// for the tick's own work and the softirqs it raises before it runs. cyclictest's deadlines have
-// a random phase; these have one as far from the tick as the 1 ms grid allows.
+// CLOCK_MONOTONIC (modulo the interval). The kernel aligns its periodic tick to multiples of
+// TICK_NSEC (1–10 ms) on that clock (kernel/time/tick-common.c, tick_setup_device), so a deadline
+// on a whole millisecond expires in the same timer interrupt as the tick, and the woken thread
+// waits for the tick's own work and the softirqs it raises before it runs. cyclictest's deadlines
+// have a random phase; these have one as far from the tick as the 1 ms grid allows.
 const WakeupPhase = 500 * time.Microsecond
 
 // loop is the worker thread's life: run the due work, then sleep in the kernel until the next
@@ -67,9 +67,6 @@ func (w *Worker) loop() {
 			if deadline == noDeadline || p.deadline < deadline {
 				deadline = p.deadline
 			}
-		}
-		if deadline != noDeadline && nanotime() >= deadline {
-			continue // it passed while a job ran: no sleep, so no wake-up to measure
 		}
 		if deadline != noDeadline && nanotime() >= deadline {
 			// It passed after the loop's top (the goroutine was held up before it could sleep, e.g.

@@ -64,7 +64,7 @@ func Start(cfg Config) (*Worker, error) {
 			return nil, fmt.Errorf("rt: confine runtime: read CPU affinity: %w", err)
 		}
 		if cpus := cpuList(&allowed); len(cpus) >= 2 {
-			cfg.CPUs = cpus[len(cpus)-1:]
+			cfg.CPUs = []int{WorkerCPU(cpus)}
 		} else if cfg.Required {
 			return nil, fmt.Errorf("rt: confine runtime needs 2 or more CPUs, the process may use %s: turn ConfineRuntime off", FormatCPUList(cpus))
 		} else {

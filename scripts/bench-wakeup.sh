@@ -11,6 +11,7 @@
 #   CASES default "cpu/confined cpu/unconfined cpu+disk/confined cpu+disk/unconfined"
 #   EXPORTER=path/to/ec_exporter uses that binary instead of building this tree's.
 #   CT_ARGS="-a 1" adds arguments to cyclictest (e.g. pin it where the confined worker runs).
+#   EXPORTER_ARGS="--rt.cpus=0" adds flags to ec_exporter serve (e.g. another CPU for the worker).
 #   TRACE=1 also records, in tracefs, the worker thread's sched_waking, sched_switch and syscalls and
 #   uprobes on the Go runtime's exitsyscall path (<case>-trace.txt), and prints where each wake-up's
 #   time goes (wakeupbench trace). The uprobes cost a few µs per wake-up: compare tails without TRACE.
@@ -79,6 +80,7 @@ for c in $CASES; do
 	ADDR=127.0.0.1:$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	flags=(serve --ec.transport=sim --rt.wakeup-interval=1ms --web.listen-address="$ADDR")
 	[[ $conf == unconfined ]] && flags+=(--no-rt.confine-runtime)
+	flags+=(${EXPORTER_ARGS:-})
 	"$EXPORTER" "${flags[@]}" 2>"$OUT/$n-exporter.log" &
 	ep=$!
 	pids+=($ep)

@@ -16,7 +16,7 @@ type RTFlags struct {
 	CPUs     string        `name:"cpus" default:"" help:"CPU list the worker thread may run on, e.g. 0 or 1-3 (empty = all)."`
 	Mlock    bool          `default:"true" negatable:"" help:"Lock all memory (mlockall) so no page fault lands on the real-time path."`
 	Required bool          `default:"false" help:"Fail at startup instead of falling back to SCHED_OTHER when real-time scheduling is not permitted."`
-	Confine  bool          `name:"confine-runtime" default:"true" negatable:"" help:"Give the worker a CPU of its own (--rt.cpus, or the last CPU) and pin the process's other threads (Go runtime, HTTP) to the rest, so the worker never waits for a runtime thread it preempted (see docs/benchmarks.md)."`
+	Confine  bool          `name:"confine-runtime" default:"true" negatable:"" help:"Give the worker a CPU of its own (--rt.cpus, or the CPU serving the fewest device interrupts) and pin the process's other threads (Go runtime, HTTP) to the rest, so the worker never waits for a runtime thread it preempted (see docs/benchmarks.md)."`
 	RTNice   int           `name:"runtime-nice" default:"-20" help:"With --rt.confine-runtime: nice value for the process's other threads, so CPU hogs cannot starve the Go runtime (0 = leave)."`
 	Wakeup   time.Duration `name:"wakeup-interval" default:"100ms" help:"Interval of the cyclictest-style wake-up latency probe on the worker thread (0 = off)."`
 }

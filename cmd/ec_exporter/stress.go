@@ -160,9 +160,9 @@ func (c *StressCmd) runPolicy(ctx context.Context, logger *slog.Logger, plan str
 	}
 	cfg.Policy = pol
 	if cfg.ConfineRuntime && len(cfg.CPUs) == 0 && len(plan.cpus) > 1 {
-		// rt's default (the last CPU) read from the process's affinity as it was at
-		// the start: a previous policy's worker has narrowed this thread's.
-		cfg.CPUs = plan.cpus[len(plan.cpus)-1:]
+		// rt's default CPU chosen from the process's affinity as it was at the start:
+		// a previous policy's worker has narrowed this thread's.
+		cfg.CPUs = []int{rt.WorkerCPU(plan.cpus)}
 	}
 	cfg.Priority = 0 // --rt.priority applies to fifo/rr; other uses --rt.nice
 	if sp.highpri {
