@@ -148,7 +148,10 @@
 //
 // Config.ConfineRuntime (with RuntimeNice −20) is the mitigation: the worker gets a CPU of its own
 // and every other thread of the process is pinned to the remaining CPUs and reniced, so the worker
-// never preempts a runtime thread and the runtime is not starved. Measured under CPU hogs with GC
+// never preempts a runtime thread and the runtime is not starved. Unless Config.CPUs names it, the
+// worker's CPU is the one that has served the fewest device interrupts (WorkerCPU): a pinned
+// thread cannot dodge the interrupt handlers and softirqs of its CPU, and on the 2-vCPU test VM
+// the block device's interrupts all land on CPU 1. Measured under CPU hogs with GC
 // churn (62 GCs in 15 s) the periodic job's max was 3.8 ms confined against 588–697 ms unconfined;
 // in one 180 s run without GC the max fell from 975 ms to 9.8 ms, while in shorter runs it made no
 // clear difference (a worker pinned to one CPU cannot dodge that CPU's other RT work, and its p99
