@@ -120,7 +120,7 @@ func TestShortRun(t *testing.T) {
 	}
 	var out bytes.Buffer
 	// Unconfined: on some VMs (this one) the kernel records no sched_switch out of an idle
-	// CPU 1, where the confined worker lives (docs/benchmarks.md §6), which starves the smoke test.
+	// CPU 1, where a confined worker may live (docs/benchmarks.md §6), which starves the smoke test.
 	if err := run([]string{"-exporter", bin, "-d", "2s", "-args", "--no-rt.confine-runtime"}, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
