@@ -32,9 +32,9 @@ func WorkerCPU(allowed []int) int {
 // CPUs the file has no column for, go to the highest-numbered CPU, the old default.
 //
 // A real-time thread pinned where a device's interrupts land waits for their handlers and the
-// softirqs they raise (on this project's 2-vCPU VM, every block-device interrupt goes to CPU 1,
-// and the confined worker there woke 1.7–2 × later than cyclictest at p99; on CPU 0, within
-// 1.13 ×: docs/benchmarks.md §1′).
+// softirqs they raise (on this project's 2-vCPU VM every block-device interrupt goes to CPU 1;
+// under disk load the confined worker there woke up to 1.45 × later than cyclictest at p99, on
+// CPU 0 within 1.2 ×: docs/benchmarks.md §1′).
 func quietestCPU(allowed []int, interrupts io.Reader) (int, error) {
 	sc := bufio.NewScanner(interrupts)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
