@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ec-exporter/ec_exporter/kthread"
 	"github.com/ec-exporter/ec_exporter/tools/internal/latency"
 )
 
@@ -53,42 +54,26 @@ func runCyclictest(root string, d, interval time.Duration, out io.Writer) error 
 	defer tr.s.mu.Unlock()
 	us := func(v float64) time.Duration { return time.Duration(v * float64(time.Microsecond)) }
 	fmt.Fprintf(out, "cyclictest %s, measuring thread %d, trace lines %d\n", strings.Join(argv, " "), tid, tr.s.lines)
-	fmt.Fprintf(out, "%-48s %8s %10s %10s\n", "measure", "samples", "p50", "p99")
-	row := func(name string, n int, p50, p99 time.Duration) {
-		fmt.Fprintf(out, "%-48s %8d %10s %10s\n", name, n, fmtDur(p50), fmtDur(p99))
-	}
-	p50, p99 := us(c.Quantile(0.5)), us(c.Quantile(0.99))
-	row("cyclictest's own histogram", int(c.Count()), p50, p99)
-	row("kernel: deadline -> switch-in", len(tr.s.deadline), q(tr.s.deadline, 0.5), q(tr.s.deadline, 0.99))
-	row("kernel: deadline -> syscall exit to user", len(tr.s.toUser), q(tr.s.toUser, 0.5), q(tr.s.toUser, 0.99))
-	row("kernel: waking -> switch-in", len(tr.s.probeWk), q(tr.s.probeWk, 0.5), q(tr.s.probeWk, 0.99))
-	ratio := func(a, b time.Duration) string {
-		if b == 0 {
-			return "n/a"
-		}
-		return fmt.Sprintf("%.2f", float64(a)/float64(b))
-	}
-	fmt.Fprintf(out, "cyclictest / kernel deadline view: p50 %s, p99 %s\n", ratio(p50, q(tr.s.deadline, 0.5)), ratio(p99, q(tr.s.deadline, 0.99)))
-	fmt.Fprintf(out, "cyclictest / kernel syscall exit:  p50 %s, p99 %s\n", ratio(p50, q(tr.s.toUser, 0.5)), ratio(p99, q(tr.s.toUser, 0.99)))
+	own := measure{"cyclictest's own histogram", int(c.Count()), us(c.Quantile(0.5)), us(c.Quantile(0.99))}
+	deadline, toUser := measureOf("kernel: deadline -> switch-in", tr.s.deadline), measureOf("kernel: deadline -> syscall exit to user", tr.s.toUser)
+	report(out, own, []measure{deadline, toUser, measureOf("kernel: waking -> switch-in", tr.s.probeWk)}, []ratioLine{
+		{"cyclictest / kernel deadline view:", deadline},
+		{"cyclictest / kernel syscall exit: ", toUser},
+	})
 	return nil
 }
 
 // fifoThread returns the TID of pid's SCHED_FIFO thread (cyclictest's measuring thread), or 0.
 func fifoThread(pid int) int {
-	ents, _ := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
+	ents, _ := os.ReadDir(dir)
 	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "task", e.Name(), "stat"))
+		b, err := os.ReadFile(filepath.Join(dir, e.Name(), "stat"))
 		if err != nil {
 			continue
 		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 38 && f[38] == "1" { // field 41, policy: SCHED_FIFO
-			tid, _ := strconv.Atoi(e.Name())
-			return tid
+		if t, err := kthread.ParseStat(b); err == nil && t.Policy == "fifo" {
+			return t.PID
 		}
 	}
 	return 0

@@ -85,31 +85,51 @@ func run(args []string, out io.Writer) error {
 	tr.s.mu.Lock()
 	defer tr.s.mu.Unlock()
 	fmt.Fprintf(out, "ec_exporter %s, worker TID %d, %v, trace lines %d\n", strings.Join(argv, " "), tid, d, tr.s.lines)
+	own := measure{"exporter cros_ec_worker_wakeup_latency", int(exp.count), exp.quantile(0.5), exp.quantile(0.99)}
+	deadline, final := measureOf("kernel: deadline -> switch-in (probe wakes)", tr.s.deadline), measureOf("kernel: deadline -> last switch-in before sleep", tr.s.final)
+	toUser, probeWk := measureOf("kernel: deadline -> syscall exit to user", tr.s.toUser), measureOf("kernel: waking -> switch-in (probe wakes)", tr.s.probeWk)
+	report(out, own, []measure{deadline, final, toUser, probeWk, measureOf("kernel: waking -> switch-in (all wakes)", tr.s.wake)}, []ratioLine{
+		{"exporter / kernel deadline view:", deadline},
+		{"exporter / kernel last switch-in:", final},
+		{"exporter / kernel syscall exit: ", toUser},
+		{"exporter / kernel waking view:  ", probeWk},
+	})
+	return nil
+}
+
+// measure is one row of the report: a distribution's sample count, p50 and p99.
+type measure struct {
+	name     string
+	n        int
+	p50, p99 time.Duration
+}
+
+// measureOf summarises one of the kernel's sample lists (sorted in place).
+func measureOf(name string, d []time.Duration) measure {
+	return measure{name, len(d), q(d, 0.5), q(d, 0.99)}
+}
+
+// ratioLine names the kernel measure the thread's own figure is divided by.
+type ratioLine struct {
+	label  string
+	kernel measure
+}
+
+// report prints the thread's own measure and the kernel's, then own ÷ kernel at p50 and p99.
+func report(out io.Writer, own measure, kernel []measure, ratios []ratioLine) {
 	fmt.Fprintf(out, "%-48s %8s %10s %10s\n", "measure", "samples", "p50", "p99")
-	row := func(name string, n int, p50, p99 time.Duration) {
-		fmt.Fprintf(out, "%-48s %8d %10s %10s\n", name, n, fmtDur(p50), fmtDur(p99))
+	for _, m := range append([]measure{own}, kernel...) {
+		fmt.Fprintf(out, "%-48s %8d %10s %10s\n", m.name, m.n, fmtDur(m.p50), fmtDur(m.p99))
 	}
-	row("exporter cros_ec_worker_wakeup_latency", int(exp.count), exp.quantile(0.5), exp.quantile(0.99))
-	row("kernel: deadline -> switch-in (probe wakes)", len(tr.s.deadline), q(tr.s.deadline, 0.5), q(tr.s.deadline, 0.99))
-	row("kernel: deadline -> last switch-in before sleep", len(tr.s.final), q(tr.s.final, 0.5), q(tr.s.final, 0.99))
-	row("kernel: deadline -> syscall exit to user", len(tr.s.toUser), q(tr.s.toUser, 0.5), q(tr.s.toUser, 0.99))
-	row("kernel: waking -> switch-in (probe wakes)", len(tr.s.probeWk), q(tr.s.probeWk, 0.5), q(tr.s.probeWk, 0.99))
-	row("kernel: waking -> switch-in (all wakes)", len(tr.s.wake), q(tr.s.wake, 0.5), q(tr.s.wake, 0.99))
 	ratio := func(a, b time.Duration) string {
 		if b == 0 {
 			return "n/a"
 		}
 		return fmt.Sprintf("%.2f", float64(a)/float64(b))
 	}
-	fmt.Fprintf(out, "exporter / kernel deadline view: p50 %s, p99 %s\n",
-		ratio(exp.quantile(0.5), q(tr.s.deadline, 0.5)), ratio(exp.quantile(0.99), q(tr.s.deadline, 0.99)))
-	fmt.Fprintf(out, "exporter / kernel last switch-in: p50 %s, p99 %s\n",
-		ratio(exp.quantile(0.5), q(tr.s.final, 0.5)), ratio(exp.quantile(0.99), q(tr.s.final, 0.99)))
-	fmt.Fprintf(out, "exporter / kernel syscall exit:  p50 %s, p99 %s\n",
-		ratio(exp.quantile(0.5), q(tr.s.toUser, 0.5)), ratio(exp.quantile(0.99), q(tr.s.toUser, 0.99)))
-	fmt.Fprintf(out, "exporter / kernel waking view:   p50 %s, p99 %s\n",
-		ratio(exp.quantile(0.5), q(tr.s.probeWk, 0.5)), ratio(exp.quantile(0.99), q(tr.s.probeWk, 0.99)))
-	return nil
+	for _, r := range ratios {
+		fmt.Fprintf(out, "%s p50 %s, p99 %s\n", r.label, ratio(own.p50, r.kernel.p50), ratio(own.p99, r.kernel.p99))
+	}
 }
 
 // q is the nearest-rank quantile of s (sorted in place).
