@@ -52,7 +52,6 @@ func runCyclictest(root string, d, interval time.Duration, out io.Writer) error 
 	}
 	tr.s.mu.Lock()
 	defer tr.s.mu.Unlock()
-	us := func(v float64) time.Duration { return time.Duration(v * float64(time.Microsecond)) }
 	fmt.Fprintf(out, "cyclictest %s, measuring thread %d, trace lines %d\n", strings.Join(argv, " "), tid, tr.s.lines)
 	own := measure{"cyclictest's own histogram", int(c.Count()), us(c.Quantile(0.5)), us(c.Quantile(0.99))}
 	deadline, toUser := measureOf("kernel: deadline -> switch-in", tr.s.deadline), measureOf("kernel: deadline -> syscall exit to user", tr.s.toUser)

@@ -55,36 +55,6 @@ func TestTraceMatching(t *testing.T) {
 	check("all waking", tr.s.wake, []time.Duration{us(18), us(10), us(5)})
 }
 
-func TestNativeQuantile(t *testing.T) {
-	// Schema 3: bucket 8 is (1, 2^(1/8)] seconds; 10 observations in key -105 (≈ 100 µs).
-	h := nativeHist{schema: 3, count: 20, b: map[int]uint64{-106: 10, -105: 10}}
-	lo := func(k int) float64 { return pow(k - 1) }
-	p50 := h.quantile(0.5)
-	if want := time.Duration(pow(-106) * 1e9); p50 != want {
-		t.Errorf("p50 %v, want the top of bucket -106 %v", p50, want)
-	}
-	p75 := h.quantile(0.75).Seconds()
-	if mid := (lo(-105) + pow(-105)) / 2; p75 < mid*0.999 || p75 > mid*1.001 {
-		t.Errorf("p75 %v, want the middle of bucket -105 %v", p75, mid)
-	}
-	if (nativeHist{}).quantile(0.5) != 0 {
-		t.Error("empty histogram")
-	}
-	d := h.sub(nativeHist{count: 5, b: map[int]uint64{-106: 5}})
-	if d.count != 15 || d.b[-106] != 5 || d.b[-105] != 10 {
-		t.Errorf("sub: %+v", d)
-	}
-}
-
-func pow(k int) float64 {
-	v := 1.0
-	base := 1.0905077326652577 // 2^(1/8)
-	for i := 0; i > k; i-- {
-		v /= base
-	}
-	return v
-}
-
 func TestWorkerTID(t *testing.T) {
 	log := `time=2026-12-01T05:50:16.770Z level=INFO source=serve.go:151 msg="EC worker thread" policy=fifo priority=50 nice=0 cpus=1 memory_locked=true tid=11914`
 	if tid, ok := workerTID(log); !ok || tid != 11914 {

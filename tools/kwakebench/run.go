@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ec-exporter/ec_exporter/tools/internal/latency"
 	"github.com/ec-exporter/ec_exporter/tracefs"
 )
 
@@ -68,24 +70,29 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	before, err := scrapeWakeup(addr)
+	const metric = "cros_ec_worker_wakeup_latency_seconds"
+	url := "http://" + addr + "/metrics"
+	before, err := latency.Scrape(url, metric)
 	if err != nil {
 		tr.stop()
 		return err
 	}
 	time.Sleep(d)
-	after, err := scrapeWakeup(addr)
+	after, err := latency.Scrape(url, metric)
 	if err2 := tr.stop(); err == nil {
 		err = err2
 	}
 	if err != nil {
 		return err
 	}
-	exp := after.sub(before)
+	exp, err := latency.NativeDelta(before, after)
+	if err != nil {
+		return fmt.Errorf("%s: %w", metric, err)
+	}
 	tr.s.mu.Lock()
 	defer tr.s.mu.Unlock()
 	fmt.Fprintf(out, "ec_exporter %s, worker TID %d, %v, trace lines %d\n", strings.Join(argv, " "), tid, d, tr.s.lines)
-	own := measure{"exporter cros_ec_worker_wakeup_latency", int(exp.count), exp.quantile(0.5), exp.quantile(0.99)}
+	own := measure{"exporter cros_ec_worker_wakeup_latency", int(exp.Count()), us(exp.Quantile(0.5)), us(exp.Quantile(0.99))}
 	deadline, final := measureOf("kernel: deadline -> switch-in (probe wakes)", tr.s.deadline), measureOf("kernel: deadline -> last switch-in before sleep", tr.s.final)
 	toUser, probeWk := measureOf("kernel: deadline -> syscall exit to user", tr.s.toUser), measureOf("kernel: waking -> switch-in (probe wakes)", tr.s.probeWk)
 	report(out, own, []measure{deadline, final, toUser, probeWk, measureOf("kernel: waking -> switch-in (all wakes)", tr.s.wake)}, []ratioLine{
@@ -141,6 +148,14 @@ func q(s []time.Duration, p float64) time.Duration {
 	i := int(p*float64(len(s))+0.5) - 1
 	i = max(0, min(i, len(s)-1))
 	return s[i]
+}
+
+// us converts a latency.Dist value (µs) to a duration; NaN (no samples) is 0.
+func us(v float64) time.Duration {
+	if math.IsNaN(v) {
+		return 0
+	}
+	return time.Duration(v * float64(time.Microsecond))
 }
 
 func fmtDur(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d)/1e3) }

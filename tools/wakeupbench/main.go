@@ -52,13 +52,13 @@ func run(args []string, out io.Writer) error {
 	if !strings.Contains(strings.Join(cmd, " "), "-h") {
 		return fmt.Errorf("the cyclictest command lacks -h<N>: its histogram is what is compared")
 	}
-	before, err := scrape(*url, *metric)
+	before, err := latency.Scrape(*url, *metric)
 	if err != nil {
 		return err
 	}
 	var rtBefore *dto.Histogram
 	if *rtMetric != "" {
-		if rtBefore, err = scrape(*url, *rtMetric); err != nil {
+		if rtBefore, err = latency.Scrape(*url, *rtMetric); err != nil {
 			fmt.Fprintf(out, "# %v: the runtime's share is not reported\n", err)
 			*rtMetric = ""
 		}
@@ -75,13 +75,13 @@ func run(args []string, out io.Writer) error {
 	if err := <-scrapes; err != nil {
 		return err
 	}
-	after, err := scrape(*url, *metric)
+	after, err := latency.Scrape(*url, *metric)
 	if err != nil {
 		return err
 	}
 	var rt *latency.Dist
 	if *rtMetric != "" {
-		rtAfter, err := scrape(*url, *rtMetric)
+		rtAfter, err := latency.Scrape(*url, *rtMetric)
 		if err != nil {
 			return err
 		}
@@ -121,7 +121,7 @@ func scrapeEvery(ctx context.Context, url, metric string, every time.Duration) e
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			if _, err := scrape(url, metric); err != nil {
+			if _, err := latency.Scrape(url, metric); err != nil {
 				return err
 			}
 		}

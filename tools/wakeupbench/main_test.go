@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ec-exporter/ec_exporter/internal/testkit"
+	"github.com/ec-exporter/ec_exporter/tools/internal/latency"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -90,7 +91,7 @@ func TestSmoke(t *testing.T) {
 	if f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(lines[6]), "exporter, runtime share (every return)")); len(f) != 11 || atoi(f[0]) < 1000 || f[5] != "0.000" {
 		t.Errorf("runtime row %q: want ≥ 1000 returns, none beyond 20 µs", lines[6])
 	}
-	if _, err := scrape("http://"+ln.Addr().String()+"/nothing", "x"); err == nil {
+	if _, err := latency.Scrape("http://"+ln.Addr().String()+"/nothing", "x"); err == nil {
 		t.Error("scrape of a 404 did not fail")
 	}
 	if err := run([]string{"-url", url, "--", "true"}, &out); err == nil || !strings.Contains(err.Error(), "-h<N>") {

@@ -1,4 +1,4 @@
-package main
+package latency
 
 import (
 	"errors"
@@ -11,9 +11,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 )
 
-// scrape fetches url in the delimited protobuf format (the one that carries native buckets)
+// Scrape fetches url in the delimited protobuf format (the one that carries native buckets)
 // and returns the histogram of the metric family name (the one without labels, or the first).
-func scrape(url, name string) (*dto.Histogram, error) {
+func Scrape(url, name string) (*dto.Histogram, error) {
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", url, err)
