@@ -24,10 +24,10 @@ func (m *histogramMetric) Desc() *prometheus.Desc { return m.desc }
 
 func (m *histogramMetric) Write(out *dto.Metric) error {
 	h := m.h
-	cum := h.Cumulative()
+	cum, bounds := h.Cumulative(), h.Bounds()
 	buckets := make([]*dto.Bucket, len(cum))
 	for i, c := range cum {
-		buckets[i] = &dto.Bucket{CumulativeCount: proto.Uint64(c), UpperBound: proto.Float64(h.Bounds()[i])}
+		buckets[i] = &dto.Bucket{CumulativeCount: proto.Uint64(c), UpperBound: proto.Float64(bounds[i])}
 	}
 	dh := &dto.Histogram{
 		SampleCount:   proto.Uint64(h.Count()),

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -38,10 +39,6 @@ const instancePrefix = "ec_exporter."
 // share "other"): GET_NEXT_EVENT is read on every EC interrupt (keyboard, sensors,
 // host events) and is the latency users feel. Each costs 6 series.
 var kernelHistCommands = []string{"get_next_event", "other"}
-
-// kernelHistBounds are the classic buckets of the kernel duration histogram, a
-// subset of hist.ClassicBounds (the native buckets keep full resolution).
-var kernelHistBounds = []float64{1e-3, 5e-3, 1e-2}
 
 // KernelTrace counts every EC command the kernel sends, from the cros_ec trace
 // events of a private tracefs instance, read continuously off the scrape path.
@@ -94,13 +91,13 @@ func NewKernelTrace(opts KernelTraceOptions) *KernelTrace {
 		pairer:   ectrace.NewPairer(),
 		finished: make(chan struct{}),
 	}
+	for i := range k.hists {
+		k.hists[i] = hist.New(hist.Kernel)
+	}
 	k.histOf = make([]int, len(ectrace.Commands))
 	for i, c := range ectrace.Commands {
-		k.histOf[i] = len(kernelHistCommands) - 1
-		for j, h := range kernelHistCommands {
-			if c == h {
-				k.histOf[i] = j
-			}
+		if k.histOf[i] = slices.Index(kernelHistCommands, c); k.histOf[i] < 0 {
+			k.histOf[i] = len(kernelHistCommands) - 1 // "other"
 		}
 	}
 	return k
@@ -285,7 +282,7 @@ func (k *KernelTrace) Update(ch chan<- prometheus.Metric) error {
 	}
 	for i, name := range kernelHistCommands {
 		h := k.hists[i] // a copy: the metric is written after the lock is released
-		ch <- coarseHistogram{newHistogram(k.duration, &h, name)}
+		ch <- newHistogram(k.duration, &h, name)
 	}
 	ch <- prometheus.MustNewConstMetric(k.lost, prometheus.CounterValue, float64(k.lostN))
 	ch <- prometheus.MustNewConstMetric(k.unpaired, prometheus.CounterValue, float64(k.pairer.Unpaired()))

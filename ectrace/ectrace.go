@@ -220,7 +220,7 @@ func (p *Pairer) Unpaired() uint64 { return p.unpaired }
 // done that matches an earlier start it returns the completed call and true.
 func (p *Pairer) Add(pid int, t int64, e Event) (Completed, bool) {
 	h := hash(e.Command)
-	stack := p.open[pid]
+	stack, known := p.open[pid]
 	switch e.Kind {
 	case Start:
 		if len(stack) == maxDepth {
@@ -228,7 +228,7 @@ func (p *Pairer) Add(pid int, t int64, e Event) (Completed, bool) {
 			stack = stack[:maxDepth-1]
 			p.unpaired++
 		}
-		if _, known := p.open[pid]; !known && len(p.open) >= maxThreads {
+		if !known && len(p.open) >= maxThreads {
 			p.evict()
 		}
 		p.open[pid] = append(stack, pending{cmd: h, t: t})

@@ -90,6 +90,9 @@ var (
 	Coarse = Layout{ClassicBounds} // transfer latency
 	Fine   = Layout{FineBounds}    // wake-up and schedule delay
 	Native = Layout{[]float64{}}   // no classic bucket but +Inf: native buckets, sum and count only
+	// Kernel is 1, 5 and 10 ms, around the EC's 8 ms budget: the kernel's EC command durations,
+	// few series each (docs/metrics.md's budget).
+	Kernel = Layout{[]float64{1e-3, 5e-3, 1e-2}}
 )
 
 // New returns an empty histogram with the classic layout l.

@@ -61,7 +61,7 @@ func TestLayouts(t *testing.T) {
 		l     Layout
 		first float64 // lowest bound: the fine layout leaves below 5 µs to the native buckets
 		last  float64 // highest bound: the fine layout leaves beyond 100 ms to the native buckets
-	}{{"coarse", Coarse, 1e-6, 1}, {"fine", Fine, 5e-6, 0.1}, {"zero", Layout{}, 1e-6, 1}} {
+	}{{"coarse", Coarse, 1e-6, 1}, {"fine", Fine, 5e-6, 0.1}, {"kernel", Kernel, 1e-3, 1e-2}, {"zero", Layout{}, 1e-6, 1}} {
 		h := New(tc.l)
 		b := h.Bounds()
 		if len(b) == 0 || len(b) > maxBounds {

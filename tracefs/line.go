@@ -25,8 +25,11 @@ type Line struct {
 
 // Lost is the count in a "CPU:%d [LOST %lu EVENTS]" line (0 for other lines).
 func Lost(line []byte) uint64 {
+	if !bytes.HasPrefix(line, []byte("CPU:")) { // event lines return here, before any search
+		return 0
+	}
 	i := bytes.Index(line, []byte("[LOST "))
-	if i < 0 || !bytes.HasPrefix(line, []byte("CPU:")) {
+	if i < 0 {
 		return 0
 	}
 	rest := line[i+len("[LOST "):]

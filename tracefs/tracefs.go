@@ -109,7 +109,6 @@ func Mount(dir string) error {
 
 // Instance is one ftrace instance (a private ring buffer) under root/instances.
 type Instance struct {
-	Root string // the tracefs mount point
 	Name string // the instance's directory name
 	Dir  string // Root/instances/Name
 	// Reused is true when the instance was left over by an earlier run (e.g. one
@@ -124,7 +123,7 @@ func Open(root, name string, bufferKB int) (*Instance, error) {
 	if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
 		return nil, fmt.Errorf("tracefs: bad instance name %q", name)
 	}
-	in := &Instance{Root: root, Name: name, Dir: filepath.Join(root, "instances", name)}
+	in := &Instance{Name: name, Dir: filepath.Join(root, "instances", name)}
 	err := os.Mkdir(in.Dir, 0o700)
 	switch {
 	case errors.Is(err, fs.ErrExist):
@@ -254,7 +253,7 @@ func RemoveStale(root, prefix string) ([]string, error) {
 		if !strings.HasPrefix(e.Name(), prefix) || err != nil || pid <= 0 || alive(pid) {
 			continue
 		}
-		in := &Instance{Root: root, Name: e.Name(), Dir: filepath.Join(root, "instances", e.Name())}
+		in := &Instance{Name: e.Name(), Dir: filepath.Join(root, "instances", e.Name())}
 		if err := in.Remove(); err != nil {
 			errs = append(errs, err)
 			continue
