@@ -26,10 +26,18 @@ type RetryPolicy struct {
 	NotReadyDelay time.Duration
 }
 
-// DefaultRetryPolicy returns the kernel's IN_PROGRESS numbers (50 polls, 10 ms apart)
-// and 3 not-ready retries 1 ms apart.
+// The kernel's IN_PROGRESS polling (drivers/platform/chrome/cros_ec_proto.c,
+// cros_ec_wait_until_complete): EC_COMMAND_RETRIES polls of GET_COMMS_STATUS,
+// usleep_range(10000, 11000) before each. Every transport that models it uses these.
+const (
+	KernelCommandRetries = 50
+	KernelPollDelay      = 10 * time.Millisecond
+)
+
+// DefaultRetryPolicy returns the kernel's IN_PROGRESS numbers (KernelCommandRetries polls,
+// KernelPollDelay apart) and 3 not-ready retries 1 ms apart.
 func DefaultRetryPolicy() RetryPolicy {
-	return RetryPolicy{InProgressPolls: 50, InProgressDelay: 10 * time.Millisecond, NotReadyRetries: 3, NotReadyDelay: time.Millisecond}
+	return RetryPolicy{InProgressPolls: KernelCommandRetries, InProgressDelay: KernelPollDelay, NotReadyRetries: 3, NotReadyDelay: time.Millisecond}
 }
 
 // ErrInProgressTimeout is returned when the EC still reports PROCESSING after every allowed

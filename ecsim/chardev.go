@@ -13,11 +13,9 @@ import (
 
 // ABI of include/uapi/linux/cros_ec_chardev.h, as the Node serves it.
 const (
-	iocXcmdV2        = 0xC014EC00 // CROS_EC_DEV_IOCXCMD_V2
-	chardevHeader    = 20         // struct cros_ec_command_v2 without data[]
-	chardevBanner    = "1.0.0"    // CROS_EC_DEV_VERSION
-	ecMaxMsgBytes    = 65536      // EC_MAX_MSG_BYTES
-	getVersionV0Size = 100
+	iocXcmdV2     = 0xC014EC00 // CROS_EC_DEV_IOCXCMD_V2
+	chardevHeader = 20         // struct cros_ec_command_v2 without data[]
+	chardevBanner = "1.0.0"    // CROS_EC_DEV_VERSION
 )
 
 // Node is the simulated EC as the kernel's character device /dev/cros_ec shows it
@@ -34,7 +32,9 @@ type Node struct {
 
 // NewNode returns the chardev face of e.
 func NewNode(e *EC) *Node {
-	return &Node{tr: NewTransport(e), data: make([]byte, ecMaxMsgBytes)}
+	tr := NewTransport(e)
+	maxOut, maxIn := tr.Limits() // Ioctl refuses or clamps anything larger before using data
+	return &Node{tr: tr, data: make([]byte, max(maxOut, maxIn))}
 }
 
 // Read is read() on the node: the first call returns
@@ -46,16 +46,16 @@ func (n *Node) Read(p []byte) (int, error) {
 	if n.banner {
 		return 0, nil
 	}
-	var resp [getVersionV0Size]byte
+	var resp [ec.VersionV0Size]byte
 	m := ec.Msg{Command: cmdGetVersion, In: resp[:]}
 	got, err := n.tr.Xfer(&m)
 	if err != nil {
 		return 0, errnoOf(err)
 	}
 	if m.Result != ec.ResSuccess {
-		return 0, ResultErrno(m.Result)
+		return 0, resultErrno(m.Result)
 	}
-	if got < getVersionV0Size {
+	if got < ec.VersionV0Size {
 		return 0, unix.EPROTO
 	}
 	image := [...]string{"unknown", "read-only", "read-write", "invalid"}[min(binary.LittleEndian.Uint32(resp[96:]), 3)]
@@ -81,7 +81,7 @@ func (n *Node) Ioctl(req uint, buf []byte) (int, error) {
 	ne := binary.NativeEndian
 	version, command := ne.Uint32(buf[0:]), ne.Uint32(buf[4:])
 	outsize, insize := ne.Uint32(buf[8:]), ne.Uint32(buf[12:])
-	if outsize > ecMaxMsgBytes || insize > ecMaxMsgBytes {
+	if outsize > ec.MaxMsgBytes || insize > ec.MaxMsgBytes {
 		return -1, unix.EINVAL
 	}
 	if len(buf) < chardevHeader+int(max(outsize, insize)) {
@@ -118,9 +118,9 @@ func errnoOf(err error) unix.Errno {
 	return unix.EIO
 }
 
-// ResultErrno maps an EC result to the errno cros_ec_cmd_xfer_status returns for it
+// resultErrno maps an EC result to the errno cros_ec_cmd_xfer_status returns for it
 // (cros_ec_proto.c cros_ec_map_error); 0 for success.
-func ResultErrno(r ec.Result) unix.Errno {
+func resultErrno(r ec.Result) unix.Errno {
 	switch r {
 	case ec.ResSuccess:
 		return 0

@@ -27,12 +27,11 @@ var (
 // timeout through the chardev transport.
 const HostDeadline = 200 * time.Millisecond
 
-// The kernel's IN_PROGRESS polling (drivers/platform/chrome/cros_ec_proto.c,
-// cros_ec_wait_until_complete): EC_COMMAND_RETRIES polls, usleep_range(10000, 11000)
-// before each.
+// The kernel's IN_PROGRESS polling, as the model runs it (ec.KernelCommandRetries and
+// ec.KernelPollDelay, cros_ec_wait_until_complete).
 const (
-	KernelCommandRetries = 50
-	KernelPollDelay      = 10 * time.Millisecond
+	KernelCommandRetries = ec.KernelCommandRetries
+	KernelPollDelay      = ec.KernelPollDelay
 )
 
 // Transport is the simulated EC behind the kernel's command path, as a program

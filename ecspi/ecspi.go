@@ -82,13 +82,6 @@ type Transport struct {
 	sleep func(d time.Duration)
 }
 
-// The kernel's IN_PROGRESS polling (drivers/platform/chrome/cros_ec_proto.c,
-// cros_ec_wait_until_complete): EC_COMMAND_RETRIES polls, usleep_range(10000, 11000) before each.
-const (
-	kernelCommandRetries = 50
-	kernelPollDelay      = 10 * time.Millisecond
-)
-
 // New queries the EC's protocol limits over c (GET_PROTOCOL_INFO with small
 // buffers, like the kernel's probe) and returns a Transport whose buffers are
 // sized once from them.
@@ -156,8 +149,8 @@ func (t *Transport) probe(m *ec.Msg) (int, error) {
 func (t *Transport) waitUntilComplete() error {
 	var st [ec.CommsStatusSize]byte
 	sm := ec.Msg{Command: ec.CmdGetCommsStatus, In: st[:]}
-	for i := 0; i < kernelCommandRetries; i++ {
-		t.sleep(kernelPollDelay)
+	for i := 0; i < ec.KernelCommandRetries; i++ {
+		t.sleep(ec.KernelPollDelay)
 		n, err := t.Xfer(&sm)
 		switch {
 		case ec.CauseOf(err) == ec.CauseNotReady:
@@ -172,7 +165,7 @@ func (t *Transport) waitUntilComplete() error {
 			return nil
 		}
 	}
-	return fmt.Errorf("ecspi: %d GET_COMMS_STATUS polls: %w", kernelCommandRetries, ec.ErrInProgressTimeout)
+	return fmt.Errorf("ecspi: %d GET_COMMS_STATUS polls: %w", ec.KernelCommandRetries, ec.ErrInProgressTimeout)
 }
 
 // Limits returns the largest request and response payloads.

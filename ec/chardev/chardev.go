@@ -287,19 +287,11 @@ func (t *Transport) Xfer(m *ec.Msg) (int, error) {
 		return 0, &ec.Error{Cause: ec.CauseBadResponse, Op: fmt.Sprintf("chardev: %s: %s: kernel returned %d bytes for insize %d",
 			t.path, ec.CommandName(m.Command), n, insize)}
 	}
-	if n == commsStatusSize && insize != commsStatusSize && m.Result == ec.ResSuccess && time.Since(start) >= kernelPollDelay {
+	if n == ec.CommsStatusSize && insize != ec.CommsStatusSize && m.Result == ec.ResSuccess && time.Since(start) >= ec.KernelPollDelay {
 		return 0, &ec.Error{Cause: ec.CauseInProgress, Op: "chardev: " + t.path + ": " + ec.CommandName(m.Command), Err: ErrStatusAnswer}
 	}
 	return copy(m.In, t.buf[HeaderSize:HeaderSize+n]), nil
 }
-
-// The kernel's IN_PROGRESS polling (cros_ec_proto.c cros_ec_wait_until_complete):
-// EC_COMMAND_RETRIES polls of GET_COMMS_STATUS, usleep_range(10000, 11000) before each.
-const (
-	kernelPolls     = 50
-	kernelPollDelay = 10 * time.Millisecond
-	commsStatusSize = 4 // struct ec_response_get_comms_status
-)
 
 // ErrStatusAnswer is the kernel's answer to a command the EC first answered
 // EC_RES_IN_PROGRESS: after polling GET_COMMS_STATUS until the EC was done,
@@ -319,7 +311,7 @@ func (t *Transport) ioctlError(m *ec.Msg, err error, took time.Duration) error {
 	if errors.Is(err, unix.ENOTTY) {
 		op += " (ENOTTY: not a cros_ec node or no cros_ec_chardev driver)"
 	}
-	if errno == unix.EAGAIN && took >= kernelPolls*kernelPollDelay {
+	if errno == unix.EAGAIN && took >= ec.KernelCommandRetries*ec.KernelPollDelay {
 		// The kernel polled GET_COMMS_STATUS 50 times, 10 ms apart, before this EAGAIN:
 		// ec.Device must not send the command again on top of that.
 		return &ec.Error{Cause: cause, Op: op + ": EAGAIN after the kernel's IN_PROGRESS polls", Err: fmt.Errorf("%w: %w", ec.ErrInProgressTimeout, err)}
