@@ -102,6 +102,9 @@ func (c *StressCmd) run(ctx context.Context, logger *slog.Logger, out, progress 
 	if plan.cpus, err = load.AllowedCPUs(); err != nil {
 		return fmt.Errorf("stress: %w", err)
 	}
+	if len(plan.cpus) > 1 {
+		plan.worker = rt.WorkerCPU(plan.cpus)
+	}
 	var runErr error
 	for i, pol := range plan.policies {
 		pr, err := c.runPolicy(ctx, logger, plan, pol, i, dev, progress)
@@ -162,7 +165,7 @@ func (c *StressCmd) runPolicy(ctx context.Context, logger *slog.Logger, plan str
 	if cfg.ConfineRuntime && len(cfg.CPUs) == 0 && len(plan.cpus) > 1 {
 		// rt's default CPU chosen from the process's affinity as it was at the start:
 		// a previous policy's worker has narrowed this thread's.
-		cfg.CPUs = []int{rt.WorkerCPU(plan.cpus)}
+		cfg.CPUs = []int{plan.worker}
 	}
 	cfg.Priority = 0 // --rt.priority applies to fifo/rr; other uses --rt.nice
 	if sp.highpri {

@@ -15,6 +15,7 @@ type stressPlan struct {
 	policies []stressPolicy
 	cpu, io  bool
 	cpus     []int         // the process's CPUs, read once: an rt worker may narrow this thread's affinity later
+	worker   int           // rt.WorkerCPU(cpus): the confined worker's CPU, chosen once for every policy
 	interval time.Duration // 0 = max
 	rate     string
 }
