@@ -133,6 +133,14 @@ type Config struct {
 	Identity    Identity
 }
 
+// csBudget is the CS budget in force: CSBudget under TimingKernelCommit, 0 (none) otherwise.
+func (c *Config) csBudget() time.Duration {
+	if c.Timing != TimingKernelCommit {
+		return 0
+	}
+	return c.CSBudget
+}
+
 // Firmware constants.
 const (
 	DefaultClock      = 3_000_000

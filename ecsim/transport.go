@@ -133,11 +133,10 @@ func (tr *Transport) xfer(m *ec.Msg) (int, error) {
 	}
 	e.mu.Unlock()
 
-	csBudget := e.cfg.CSBudget
 	switch {
 	case cur&fNoAnswer != 0 || wait > HostDeadline:
 		return 0, ErrTimeout
-	case e.cfg.Timing == TimingKernelCommit && csBudget > 0 && wait > csBudget:
+	case e.cfg.csBudget() > 0 && wait > e.cfg.csBudget():
 		// Over SPI the EC would have given up with CS held: the kernel times out.
 		return 0, ErrTimeout
 	case wait > 0:

@@ -139,7 +139,7 @@ func (e *EC) clock(in byte, t int64) byte {
 	case stSilent:
 		return Idle
 	}
-	if e.cfg.Timing == TimingKernelCommit && e.cfg.CSBudget > 0 && t-e.csAt > int64(e.cfg.CSBudget) {
+	if b := e.cfg.csBudget(); b > 0 && t-e.csAt > int64(b) {
 		e.giveUp(t)
 		return RxBadData
 	}
