@@ -35,8 +35,7 @@ type scriptedEC struct {
 // (robust on a loaded machine) and features that name USB PD and ISH.
 func newScriptedEC(t testing.TB) *scriptedEC {
 	t.Helper()
-	cfg := ecsim.DefaultConfig()
-	cfg.Clock, cfg.Processing, cfg.RearmGap, cfg.RxBudget, cfg.CSBudget = 0, 0, 0, 0, 0
+	cfg := ecsim.InstantConfig()
 	cfg.Identity.Features = [2]uint32{1<<ec.FeatureFlash | 1<<ec.FeatureUSBPD, 1 << (ec.FeatureISH - 32)}
 	sim := ecsim.New(cfg)
 	tr, err := ecspi.New(sim, ecspi.Config{Recovery: -1})

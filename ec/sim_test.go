@@ -11,11 +11,7 @@ import (
 // simDevice is a Device over the simulated EC through the real SPI byte path, without wire time.
 func simDevice(t *testing.T, faults ecsim.Faults) *ec.Device {
 	t.Helper()
-	cfg := ecsim.DefaultConfig()
-	cfg.Clock = 0
-	cfg.Processing = 0
-	cfg.RearmGap = 0
-	cfg.RxBudget, cfg.CSBudget = 0, 0 // no wall-clock budgets: robust on a loaded machine
+	cfg := ecsim.InstantConfig()
 	sim := ecsim.New(cfg)
 	tr, err := ecspi.New(sim, ecspi.Config{Recovery: -1})
 	if err != nil {

@@ -29,9 +29,7 @@ type Transport struct {
 // New returns a transport over a simulated EC with the firmware's answers and no wire,
 // processing or budget time, so tests run as fast as the host goes.
 func New() *Transport {
-	cfg := ecsim.DefaultConfig()
-	cfg.Clock, cfg.Processing, cfg.RxBudget, cfg.CSBudget, cfg.RearmGap = 0, 0, 0, 0, 0
-	return Wrap(ecsim.NewTransport(ecsim.New(cfg)))
+	return Wrap(ecsim.NewTransport(ecsim.New(ecsim.InstantConfig())))
 }
 
 // Wrap returns a Transport that counts and can intercept the commands sent to t.
