@@ -86,6 +86,18 @@ func (p *prometheusServer) get(path string, params url.Values, data any) error {
 }
 
 // query runs an instant query and returns how many series or samples it gave.
+// waitData runs the instant query expr every 500 ms until it returns series, fails, or
+// deadline passes, and returns the last series count.
+func (p *prometheusServer) waitData(expr string, deadline time.Time) (int, error) {
+	for {
+		n, err := p.query(expr)
+		if err != nil || n > 0 || time.Now().After(deadline) {
+			return n, err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 func (p *prometheusServer) query(expr string) (int, error) {
 	var data struct {
 		ResultType string          `json:"resultType"`
@@ -274,20 +286,10 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 			t.Logf("%s: skipped, %v not exposed on this host (no cros-ec driver bound)", e.where, names)
 			continue
 		}
-		for {
-			got, err := server.query(expr)
-			if err != nil {
-				t.Errorf("%s (%s): %v\n%s", e.where, kind, err, expr)
-				break
-			}
-			if got > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("%s (%s Prometheus): no data\n%s", e.where, kind, expr)
-				break
-			}
-			time.Sleep(500 * time.Millisecond)
+		if got, err := server.waitData(expr, deadline); err != nil {
+			t.Errorf("%s (%s): %v\n%s", e.where, kind, err, expr)
+		} else if got == 0 {
+			t.Errorf("%s (%s Prometheus): no data\n%s", e.where, kind, expr)
 		}
 	}
 	t.Logf("end to end took %v", time.Since(start).Round(100*time.Millisecond))

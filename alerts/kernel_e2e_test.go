@@ -107,12 +107,8 @@ func TestKernelViewEndToEnd(t *testing.T) {
 	fixed := startExporter(t, "--collector.kernel-trace.replay="+recordedTrace, "--collector.kernel-threads.root="+kthreadTree(t, true))
 	unfixed := startExporter(t, "--collector.kernel-trace.replay="+worsePath, "--collector.kernel-threads.root="+kthreadTree(t, false))
 
-	rules, err := Rules.ReadFile("alerts.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	prom := startPrometheus(t, promBin, scrapeConfig([]string{"alerts.yml"}, "cros_ec="+fixed+","+unfixed),
-		map[string]string{"alerts.yml": shortFor(string(rules), "2s")})
+		map[string]string{"alerts.yml": shortRules(t, "2s")["alerts.yml"]})
 
 	deadline := start.Add(60 * time.Second)
 	for fired := false; !fired; {
@@ -142,18 +138,10 @@ func TestKernelViewEndToEnd(t *testing.T) {
 		}
 		panels++
 		expr := grafanaVars(e.expr, "20s", "1m")
-		for {
-			n, err := prom.query(expr)
-			if err != nil {
-				t.Fatalf("%s: %v\n%s", e.where, err, expr)
-			}
-			if n > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: no data\n%s", e.where, expr)
-			}
-			time.Sleep(500 * time.Millisecond)
+		if n, err := prom.waitData(expr, deadline); err != nil {
+			t.Fatalf("%s: %v\n%s", e.where, err, expr)
+		} else if n == 0 {
+			t.Fatalf("%s: no data\n%s", e.where, expr)
 		}
 	}
 	if panels != 6 {
